@@ -1,0 +1,254 @@
+//! The durable device store: one sled tree holding a device's libsignal state (identity key,
+//! prekeys, sessions, trusted peer identities) beside the application records that must change
+//! atomically with it.
+//!
+//! Every change goes through a [`Transaction`]: reads see the committed state plus the
+//! transaction's own writes, and [`Transaction::commit`] applies all writes in one atomic sled
+//! batch. A decrypted message therefore advances the session, records the share and marks the
+//! envelope processed together or not at all, which is what makes processing exactly once after
+//! a crash. Only one transaction runs at a time per store; readers do not wait.
+//!
+//! Records are keyed by a namespace prefix (see [`namespace`]) followed by an id.
+
+mod identity;
+mod kyber_prekey;
+pub mod namespace;
+mod prekey;
+mod session;
+mod signed_prekey;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+pub(crate) use identity::decode_u32;
+
+use crate::error::{Error, Result};
+
+/// The sled tree that holds every record of the device.
+const TREE_NAME: &[u8] = b"device";
+
+/// How much of a commit must reach the disk before [`Transaction::commit`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Return once the batch is applied in memory; sled writes it out within its flush interval
+    /// (500 ms by default). For state that can be rebuilt, such as a decrypted message that the
+    /// relay will deliver again until it is acknowledged.
+    Buffered,
+    /// Return once the batch is on disk. For state that another party may act on, such as a
+    /// session advanced by a message about to be sent.
+    Flushed,
+}
+
+/// A device's store in a folder of its own.
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    tree: sled::Tree,
+    writer: Mutex<()>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store in `path`, creating the folder if needed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StoreLocked`] when another process has it open, [`Error::StoreOpen`] when sled
+    /// cannot open or recover it.
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = sled::Config::new().path(path).open().map_err(|source| open_error(path, source))?;
+        let tree = db.open_tree(TREE_NAME).map_err(|source| open_error(path, source))?;
+        Ok(Self {
+            path: path.to_owned(),
+            db,
+            tree,
+            writer: Mutex::new(()),
+        })
+    }
+
+    /// The folder the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Starts a transaction. It waits while another transaction of this store is open.
+    pub fn transaction(&self) -> Transaction<'_> {
+        // A poisoned lock only means another transaction panicked before committing: its writes
+        // were never applied, so the store is consistent and the lock can be taken over.
+        let guard = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Transaction {
+            store: self,
+            writes: RefCell::new(BTreeMap::new()),
+            _writer: guard,
+        }
+    }
+
+    /// Reads one committed record.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when sled fails to read.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let value = self.tree.get(key).map_err(Error::store("read a record"))?;
+        Ok(value.map(|bytes| bytes.to_vec()))
+    }
+
+    /// Reads every committed record whose key starts with `prefix`, in key order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when sled fails to read.
+    pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.tree
+            .scan_prefix(prefix)
+            .map(|entry| {
+                entry
+                    .map(|(key, value)| (key.to_vec(), value.to_vec()))
+                    .map_err(Error::store("scan records"))
+            })
+            .collect()
+    }
+
+    /// Writes every committed change to disk.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the flush fails.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush().map_err(Error::store("flush to disk"))?;
+        Ok(())
+    }
+}
+
+fn open_error(path: &Path, source: sled::Error) -> Error {
+    let locked = matches!(&source, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock)
+        || source.to_string().contains("could not acquire lock");
+    if locked {
+        Error::StoreLocked { path: path.to_owned() }
+    } else {
+        Error::StoreOpen { path: path.to_owned(), source }
+    }
+}
+
+/// A set of reads and writes that commits atomically.
+///
+/// Dropping a transaction without [`commit`](Self::commit) discards its writes. The libsignal
+/// store traits are implemented on `&Transaction` through interior mutability, because
+/// libsignal's functions take the session store and the identity store as two separate mutable
+/// references that here are one object.
+pub struct Transaction<'s> {
+    store: &'s Store,
+    writes: RefCell<BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    _writer: MutexGuard<'s, ()>,
+}
+
+impl std::fmt::Debug for Transaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("store", &self.store.path)
+            .field("pending_writes", &self.writes.borrow().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transaction<'_> {
+    /// Reads a record as this transaction sees it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when sled fails to read.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(pending) = self.writes.borrow().get(key) {
+            return Ok(pending.clone());
+        }
+        self.store.get(key)
+    }
+
+    /// Writes a record when the transaction commits.
+    pub fn insert(&self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.borrow_mut().insert(key, Some(value));
+    }
+
+    /// Removes a record when the transaction commits.
+    pub fn remove(&self, key: Vec<u8>) {
+        self.writes.borrow_mut().insert(key, None);
+    }
+
+    /// Reads every record whose key starts with `prefix`, as this transaction sees them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when sled fails to read.
+    pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> =
+            self.store.scan_prefix(prefix)?.into_iter().collect();
+        for (key, pending) in self.writes.borrow().range(prefix.to_vec()..) {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            match pending {
+                Some(value) => merged.insert(key.clone(), value.clone()),
+                None => merged.remove(key),
+            };
+        }
+        Ok(merged.into_iter().collect())
+    }
+
+    /// Applies every write in one atomic batch.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when sled fails to apply or flush the batch. Nothing of the batch is
+    /// applied when applying fails; when only the flush fails, the batch is applied in memory
+    /// but may be lost on a crash.
+    pub fn commit(self, durability: Durability) -> Result<()> {
+        let writes = self.writes.into_inner();
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (key, value) in writes {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        self.store.tree.apply_batch(batch).map_err(Error::store("commit a transaction"))?;
+        if durability == Durability::Flushed {
+            self.store.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Reads a record and decodes it with `decode`, naming the key when decoding fails.
+    pub(crate) fn get_decoded<T, E: std::fmt::Display>(
+        &self,
+        key: &[u8],
+        decode: impl FnOnce(&[u8]) -> std::result::Result<T, E>,
+    ) -> Result<Option<T>> {
+        let Some(bytes) = self.get(key)? else {
+            return Ok(None);
+        };
+        decode(&bytes).map(Some).map_err(|error| Error::CorruptRecord {
+            key: namespace::printable(key),
+            reason: error.to_string(),
+        })
+    }
+}
+
+/// A transaction seen through libsignal's store traits.
+///
+/// libsignal's functions take the session store and the identity store (and the prekey stores)
+/// as separate `&mut` references; several copies of this view of one transaction fill them.
+#[derive(Clone, Copy)]
+pub(crate) struct ProtocolView<'t, 's>(pub(crate) &'t Transaction<'s>);
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,99 @@
+use super::*;
+
+fn open_temporary() -> (tempfile::TempDir, Store) {
+    let folder = tempfile::tempdir().unwrap();
+    let store = Store::open(folder.path()).unwrap();
+    (folder, store)
+}
+
+#[test]
+fn committed_writes_survive_reopen() {
+    let folder = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(folder.path()).unwrap();
+        let txn = store.transaction();
+        txn.insert(b"app/a".to_vec(), b"one".to_vec());
+        txn.commit(Durability::Flushed).unwrap();
+    }
+    let store = Store::open(folder.path()).unwrap();
+    assert_eq!(store.get(b"app/a").unwrap(), Some(b"one".to_vec()));
+}
+
+#[test]
+fn dropped_transaction_writes_nothing() {
+    let (_folder, store) = open_temporary();
+    {
+        let txn = store.transaction();
+        txn.insert(b"app/a".to_vec(), b"one".to_vec());
+    }
+    assert_eq!(store.get(b"app/a").unwrap(), None);
+}
+
+#[test]
+fn transaction_reads_its_own_writes() {
+    let (_folder, store) = open_temporary();
+    let txn = store.transaction();
+    txn.insert(b"app/a".to_vec(), b"one".to_vec());
+    assert_eq!(txn.get(b"app/a").unwrap(), Some(b"one".to_vec()));
+    assert_eq!(store.get(b"app/a").unwrap(), None, "uncommitted write visible outside");
+    txn.remove(b"app/a".to_vec());
+    assert_eq!(txn.get(b"app/a").unwrap(), None);
+}
+
+#[test]
+fn scan_merges_pending_writes() {
+    let (_folder, store) = open_temporary();
+    let txn = store.transaction();
+    txn.insert(b"app/1".to_vec(), b"a".to_vec());
+    txn.insert(b"app/2".to_vec(), b"b".to_vec());
+    txn.insert(b"other/1".to_vec(), b"x".to_vec());
+    txn.commit(Durability::Buffered).unwrap();
+
+    let txn = store.transaction();
+    txn.remove(b"app/1".to_vec());
+    txn.insert(b"app/3".to_vec(), b"c".to_vec());
+    let keys: Vec<Vec<u8>> = txn.scan_prefix(b"app/").unwrap().into_iter().map(|(key, _)| key).collect();
+    assert_eq!(keys, vec![b"app/2".to_vec(), b"app/3".to_vec()]);
+}
+
+#[test]
+fn identity_survives_reopen() {
+    let folder = tempfile::tempdir().unwrap();
+    let identity = {
+        let store = Store::open(folder.path()).unwrap();
+        let txn = store.transaction();
+        let identity = txn.create_identity(&mut rand::rng()).unwrap();
+        txn.commit(Durability::Flushed).unwrap();
+        identity
+    };
+    let store = Store::open(folder.path()).unwrap();
+    let txn = store.transaction();
+    assert_eq!(txn.local_identity().unwrap().serialize(), identity.serialize());
+    let registration_id = txn.local_registration_id().unwrap();
+    assert!((1..=crate::keys::MAX_REGISTRATION_ID).contains(&registration_id));
+}
+
+#[test]
+fn second_identity_is_rejected() {
+    let (_folder, store) = open_temporary();
+    let txn = store.transaction();
+    txn.create_identity(&mut rand::rng()).unwrap();
+    assert!(matches!(txn.create_identity(&mut rand::rng()), Err(Error::IdentityExists)));
+}
+
+#[test]
+fn damaged_record_names_its_key() {
+    let (_folder, store) = open_temporary();
+    let txn = store.transaction();
+    txn.insert(namespace::LOCAL_IDENTITY.to_vec(), vec![1, 2, 3]);
+    let error = txn.local_identity().err().unwrap();
+    assert!(matches!(&error, Error::CorruptRecord { key, .. } if key == "local/identity"), "{error}");
+}
+
+#[test]
+fn second_open_of_a_folder_reports_it_in_use() {
+    let (folder, _store) = open_temporary();
+    let error = Store::open(folder.path()).unwrap_err();
+    assert!(matches!(error, Error::StoreLocked { .. }), "{error}");
+    assert!(error.to_string().contains(&folder.path().display().to_string()));
+}

@@ -1,0 +1,150 @@
+//! The relay's error type and its one mapping to gRPC status codes.
+
+use tigress_core::keys::KeyError;
+use tonic::{Code, Status};
+
+/// Everything a relay call can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// The call carries no `authorization` metadata.
+    #[error("missing credential: send `authorization: Bearer CREDENTIAL` metadata")]
+    MissingCredential,
+
+    /// The `authorization` metadata is not `Bearer UUID:SECRET`.
+    #[error("malformed credential: expected `Bearer UUID:SECRET` as returned by RegisterDevice")]
+    MalformedCredential,
+
+    /// The credential names no device, or the secret does not match.
+    #[error("invalid credential")]
+    InvalidCredential,
+
+    /// The request names a mailbox or keys of another device.
+    #[error("{field} {address} is not the caller's device")]
+    NotOwnDevice {
+        /// The request field.
+        field: &'static str,
+        /// The address in it.
+        address: String,
+    },
+
+    /// A request field breaks a rule.
+    #[error("{field} {rule}")]
+    InvalidArgument {
+        /// The request field, with its path for nested fields (`signed_prekey.signature`).
+        field: String,
+        /// The rule, phrased to follow the field name.
+        rule: String,
+    },
+
+    /// The address is not registered on this relay.
+    #[error("{field} {address} is not registered on this relay")]
+    UnknownAddress {
+        /// The request field.
+        field: &'static str,
+        /// The address in it.
+        address: String,
+    },
+
+    /// A size or count limit was exceeded.
+    #[error("{what} exceeds the limit of {limit} ({name})")]
+    LimitExceeded {
+        /// What was too large, with its size.
+        what: String,
+        /// The limit.
+        limit: u64,
+        /// The limit's configuration name.
+        name: &'static str,
+    },
+
+    /// The registration challenge was never issued, was already used or has expired.
+    #[error("challenge is unknown, already used or expired: request a new one with CreateChallenge")]
+    ChallengeNotValid,
+
+    /// Storage failed; the message is for the relay's log only.
+    #[error("storage failed to {op}: {message}")]
+    Storage {
+        /// The operation.
+        op: &'static str,
+        /// What the storage backend reported.
+        message: String,
+    },
+
+    /// A stored record could not be decoded.
+    #[error("stored record {key} is damaged: {message}")]
+    CorruptRecord {
+        /// The record's key.
+        key: String,
+        /// What was wrong with it.
+        message: String,
+    },
+}
+
+impl RelayError {
+    /// An INVALID_ARGUMENT error for `field`.
+    pub(crate) fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+
+    /// An INVALID_ARGUMENT error for a key that failed a check of the core.
+    pub(crate) fn invalid_key(field: impl Into<String>) -> impl FnOnce(KeyError) -> Self {
+        let field = field.into();
+        move |error| Self::invalid(field, error.to_string())
+    }
+
+    /// The gRPC code for this error.
+    pub fn code(&self) -> Code {
+        match self {
+            Self::MissingCredential | Self::MalformedCredential | Self::InvalidCredential => {
+                Code::Unauthenticated
+            }
+            Self::NotOwnDevice { .. } => Code::PermissionDenied,
+            Self::InvalidArgument { .. } => Code::InvalidArgument,
+            Self::UnknownAddress { .. } => Code::NotFound,
+            Self::LimitExceeded { .. } => Code::ResourceExhausted,
+            Self::ChallengeNotValid => Code::FailedPrecondition,
+            Self::Storage { .. } | Self::CorruptRecord { .. } => Code::Internal,
+        }
+    }
+}
+
+impl From<RelayError> for Status {
+    /// Keeps the relay's own faults out of the message a client sees: their detail goes to the
+    /// log instead.
+    fn from(error: RelayError) -> Self {
+        let code = error.code();
+        match code {
+            Code::Internal => Status::internal("internal relay error; the request may be retried"),
+            _ => Status::new(code, error.to_string()),
+        }
+    }
+}
+
+/// Logs a rejected call at a level that fits its cause, then converts it to a status.
+///
+/// Client mistakes are logged at `info`, so that an operator can see them without a flood of
+/// warnings; the relay's own faults at `error`.
+pub(crate) fn reject(call: &'static str, error: RelayError) -> Status {
+    let code = error.code();
+    if code == Code::Internal {
+        tracing::error!(call, code = ?code, %error, "call failed");
+    } else {
+        tracing::info!(call, code = ?code, %error, "call rejected");
+    }
+    error.into()
+}
+
+impl From<sled::transaction::TransactionError<RelayError>> for RelayError {
+    fn from(error: sled::transaction::TransactionError<RelayError>) -> Self {
+        match error {
+            sled::transaction::TransactionError::Abort(error) => error,
+            sled::transaction::TransactionError::Storage(error) => Self::Storage {
+                op: "run a transaction",
+                message: error.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The relay's storage, behind one narrow trait so that the services do not depend on sled.
+//!
+//! [`Storage`] is all the services ask of a backend: atomic prekey consumption, idempotent and
+//! durable envelope queueing, and per-mailbox fetch and delete. [`SledStorage`] is the embedded
+//! implementation; a backend on a distributed engine would implement the same trait so that
+//! several stateless relay nodes can share it.
+
+mod records;
+mod sled_storage;
+
+use async_trait::async_trait;
+use tigress_proto::relay::v1::{EcPreKey, Envelope, KyberPreKey, SignedPreKey};
+use uuid::Uuid;
+
+pub use records::DeviceRecord;
+pub use sled_storage::{FORMAT_VERSION, OpenError, SledStorage};
+
+use crate::error::RelayError;
+
+/// A result with the relay's error.
+pub type StorageResult<T> = Result<T, RelayError>;
+
+/// A device to create, with its first prekeys.
+#[derive(Clone, Debug)]
+pub struct NewDevice {
+    /// The relay-assigned UUID.
+    pub uuid: Uuid,
+    /// The device record.
+    pub record: DeviceRecord,
+    /// One-time EC prekeys.
+    pub one_time_prekeys: Vec<EcPreKey>,
+    /// One-time Kyber prekeys.
+    pub one_time_kyber_prekeys: Vec<KyberPreKey>,
+}
+
+/// Prekeys to replace; `None` and empty lists leave the stored keys of that kind as they are.
+#[derive(Clone, Debug, Default)]
+pub struct PreKeyUpdate {
+    /// A new signed EC prekey.
+    pub signed_prekey: Option<SignedPreKey>,
+    /// A new last-resort Kyber prekey.
+    pub kyber_last_resort_prekey: Option<KyberPreKey>,
+    /// New one-time EC prekeys, replacing all stored ones when not empty.
+    pub one_time_prekeys: Vec<EcPreKey>,
+    /// New one-time Kyber prekeys, replacing all stored ones when not empty.
+    pub one_time_kyber_prekeys: Vec<KyberPreKey>,
+}
+
+/// How many one-time prekeys of each kind a device has left.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PreKeyCounts {
+    /// One-time EC prekeys.
+    pub one_time_prekeys: u32,
+    /// One-time Kyber prekeys.
+    pub one_time_kyber_prekeys: u32,
+}
+
+/// What a bundle fetch takes from storage.
+#[derive(Clone, Debug)]
+pub struct TakenBundle {
+    /// The device's record, with its signed prekey and last-resort Kyber prekey.
+    pub record: DeviceRecord,
+    /// A one-time EC prekey, now removed; `None` when none were left.
+    pub one_time_prekey: Option<EcPreKey>,
+    /// A one-time Kyber prekey, now removed; `None` when none were left.
+    pub one_time_kyber_prekey: Option<KyberPreKey>,
+}
+
+/// The outcome of queueing an envelope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The envelope's id.
+    pub envelope_id: u64,
+    /// True when the same client message id was queued before, so nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// A page of a mailbox.
+#[derive(Clone, Debug, Default)]
+pub struct Fetched {
+    /// Envelopes, oldest first.
+    pub envelopes: Vec<Envelope>,
+    /// Whether more envelopes follow.
+    pub more: bool,
+}
+
+/// Everything the relay's services need from a storage backend.
+///
+/// Every method that changes state must be atomic; the methods that say so must also be
+/// durable before they return.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Records a registration challenge that expires at `expires_at_ms`.
+    async fn insert_challenge(&self, challenge: [u8; 32], expires_at_ms: u64) -> StorageResult<()>;
+
+    /// Removes a challenge and returns whether it existed and had not expired at `now_ms`.
+    /// Two concurrent calls for one challenge never both return true.
+    async fn take_challenge(&self, challenge: &[u8], now_ms: u64) -> StorageResult<bool>;
+
+    /// Creates a device with its prekeys, durably.
+    async fn create_device(&self, device: NewDevice) -> StorageResult<()>;
+
+    /// Reads a device record.
+    async fn device(&self, uuid: Uuid) -> StorageResult<Option<DeviceRecord>>;
+
+    /// Replaces prekeys of a device and returns the counts afterwards, durably.
+    async fn update_prekeys(&self, uuid: Uuid, update: PreKeyUpdate) -> StorageResult<PreKeyCounts>;
+
+    /// Counts a device's one-time prekeys.
+    async fn prekey_counts(&self, uuid: Uuid) -> StorageResult<PreKeyCounts>;
+
+    /// Takes one one-time prekey of each kind from a device in one atomic, durable step.
+    /// Returns `None` for an unknown device.
+    async fn take_bundle(&self, uuid: Uuid) -> StorageResult<Option<TakenBundle>>;
+
+    /// Queues an envelope for `destination`, durably. A repeat of the same source, destination
+    /// and client message id stores nothing and returns the first envelope's id.
+    async fn enqueue(&self, destination: Uuid, source: Uuid, envelope: Envelope) -> StorageResult<Enqueued>;
+
+    /// Reads up to `limit` envelopes of a mailbox, oldest first, stopping before `max_bytes` of
+    /// content (but always returning at least one envelope when any is queued).
+    async fn fetch(&self, owner: Uuid, limit: usize, max_bytes: usize) -> StorageResult<Fetched>;
+
+    /// Deletes envelopes of a mailbox and returns how many existed.
+    async fn acknowledge(&self, owner: Uuid, envelope_ids: &[u64]) -> StorageResult<u32>;
+
+    /// Writes everything to disk; called on shutdown.
+    async fn flush(&self) -> StorageResult<()>;
+}
