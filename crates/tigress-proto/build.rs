@@ -1,5 +1,8 @@
 //! Generates the Rust types for `proto/` with tonic-prost-build.
 
+// A build script reports failure by panicking with a message for the person building.
+#![allow(clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 fn main() {
@@ -24,7 +27,7 @@ fn main() {
         .build_client(grpc)
         .build_server(grpc)
         .file_descriptor_set_path(out_dir.join("tigress_descriptor.bin"))
-        .compile_protos(&protos, &[proto_root.clone()])
+        .compile_protos(&protos, std::slice::from_ref(&proto_root))
         .unwrap_or_else(|error| panic!("failed to compile {}: {error}", proto_root.display()));
 
     for proto in &protos {

@@ -1,1 +1,103 @@
-fn main(){}
+//! Project tasks, run as `cargo xtask TASK`:
+//!
+//! - `e2e`: builds the binaries and runs a real transfer of every sample credential between two
+//!   CLI devices through a relay on a loopback port;
+//! - `test [ARGS]`: runs the whole test suite (`cargo test --workspace ARGS`);
+//! - `protoc`: prints the path of the vendored `protoc`, for running cargo without xtask
+//!   (`export PROTOC=$(cargo xtask protoc)`).
+//!
+//! Every cargo command started here gets `PROTOC` set to the `protoc` binary vendored by the
+//! `protoc-bin-vendored` crate, so a machine needs nothing but the Rust toolchain.
+
+mod e2e;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context as _, bail};
+
+fn main() -> ExitCode {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    match run(&arguments) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(arguments: &[String]) -> anyhow::Result<()> {
+    let Some((task, rest)) = arguments.split_first() else {
+        print_usage();
+        bail!("no task given");
+    };
+    match task.as_str() {
+        "e2e" => e2e::run(rest),
+        "test" => test(rest),
+        "protoc" => {
+            println!("{}", protoc()?.display());
+            Ok(())
+        }
+        "help" | "--help" | "-h" => {
+            print_usage();
+            Ok(())
+        }
+        other => {
+            print_usage();
+            bail!("unknown task {other:?}")
+        }
+    }
+}
+
+fn print_usage() {
+    eprintln!(
+        "usage: cargo xtask TASK\n\n\
+         tasks:\n  \
+         e2e           transfer every credential in examples/credentials between two CLI devices\n  \
+         test [ARGS]   run the whole test suite; ARGS go to `cargo test`\n  \
+         protoc        print the path of the vendored protoc"
+    );
+}
+
+/// Runs `cargo test --workspace` with any extra arguments.
+fn test(arguments: &[String]) -> anyhow::Result<()> {
+    let mut command = cargo()?;
+    command.args(["test", "--workspace"]).args(arguments);
+    run_command(&mut command)
+}
+
+/// The path of the vendored protoc binary.
+fn protoc() -> anyhow::Result<PathBuf> {
+    protoc_bin_vendored::protoc_bin_path()
+        .context("no vendored protoc for this platform: install protoc and set PROTOC")
+}
+
+/// A `cargo` command in the workspace root with `PROTOC` set, unless the caller set it.
+fn cargo() -> anyhow::Result<Command> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.current_dir(workspace_root());
+    if std::env::var_os("PROTOC").is_none() {
+        command.env("PROTOC", protoc()?);
+    }
+    Ok(command)
+}
+
+/// Runs a command to completion and fails unless it succeeds.
+fn run_command(command: &mut Command) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("failed to start {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// The workspace root: the parent of this crate's folder.
+fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+}

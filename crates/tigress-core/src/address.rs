@@ -76,14 +76,19 @@ impl FromStr for DeviceAddress {
             return Err(invalid("longer than UUID.DEVICE can be"));
         }
         let Some((uuid_text, device_text)) = value.rsplit_once('.') else {
-            return Err(invalid("expected UUID.DEVICE, for example 0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8b7c.1"));
+            return Err(invalid(
+                "expected UUID.DEVICE, for example 0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8b7c.1",
+            ));
         };
         if uuid_text.len() != 36 {
             return Err(invalid("the UUID must be 36 characters, hyphenated"));
         }
-        let uuid = Uuid::try_parse(uuid_text).map_err(|_| invalid("the part before the dot is not a UUID"))?;
+        let uuid = Uuid::try_parse(uuid_text)
+            .map_err(|_| invalid("the part before the dot is not a UUID"))?;
         if !device_text.bytes().all(|byte| byte.is_ascii_digit()) || device_text.is_empty() {
-            return Err(invalid("the device id after the dot must be a number from 1 to 127"));
+            return Err(invalid(
+                "the device id after the dot must be a number from 1 to 127",
+            ));
         }
         let device_id = device_text
             .parse::<u8>()
@@ -124,25 +129,37 @@ mod tests {
     #[test]
     fn address_prints_uuid_in_lowercase() {
         let address: DeviceAddress = "0F8E2C1A-5B7D-4E7A-9C3B-2D1E0F9A8B7C.7".parse().unwrap();
-        assert_eq!(address.to_string(), "0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8b7c.7");
+        assert_eq!(
+            address.to_string(),
+            "0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8b7c.7"
+        );
     }
 
     #[test]
     fn address_rejects_malformed_text() {
         let cases = [
             ("", "expected UUID.DEVICE"),
-            ("0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8b7c", "expected UUID.DEVICE"),
+            (
+                "0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8b7c",
+                "expected UUID.DEVICE",
+            ),
             ("0f8e2c1a5b7d4e7a9c3b2d1e0f9a8b7c.1", "36 characters"),
             ("0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8bzz.1", "not a UUID"),
             ("0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8b7c.0", "1 to 127"),
             ("0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8b7c.128", "1 to 127"),
             ("0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8b7c.+1", "1 to 127"),
             ("0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8b7c.", "1 to 127"),
-            ("0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8b7c.1111111", "longer than"),
+            (
+                "0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8b7c.1111111",
+                "longer than",
+            ),
         ];
         for (text, expected) in cases {
             let error = text.parse::<DeviceAddress>().unwrap_err().to_string();
-            assert!(error.contains(expected), "{text:?} gave {error:?}, expected {expected:?}");
+            assert!(
+                error.contains(expected),
+                "{text:?} gave {error:?}, expected {expected:?}"
+            );
         }
     }
 }

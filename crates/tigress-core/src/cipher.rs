@@ -56,7 +56,14 @@ impl Transaction<'_> {
     ) -> Result<()> {
         let protocol_address = address.to_protocol_address();
         let (mut sessions, mut identities) = (ProtocolView(self), ProtocolView(self));
-        let future = process_prekey_bundle(&protocol_address, &mut sessions, &mut identities, bundle, now, rng);
+        let future = process_prekey_bundle(
+            &protocol_address,
+            &mut sessions,
+            &mut identities,
+            bundle,
+            now,
+            rng,
+        );
         run_now("process_prekey_bundle", future)?
             .map_err(|source| Error::from_protocol(&address.to_string(), source))
     }
@@ -76,7 +83,14 @@ impl Transaction<'_> {
     ) -> Result<Ciphertext> {
         let protocol_address = address.to_protocol_address();
         let (mut sessions, mut identities) = (ProtocolView(self), ProtocolView(self));
-        let future = message_encrypt(plaintext, &protocol_address, &mut sessions, &mut identities, now, rng);
+        let future = message_encrypt(
+            plaintext,
+            &protocol_address,
+            &mut sessions,
+            &mut identities,
+            now,
+            rng,
+        );
         let message = run_now("message_encrypt", future)?
             .map_err(|source| Error::from_protocol(&address.to_string(), source))?;
 
@@ -107,11 +121,18 @@ impl Transaction<'_> {
         let protocol_address = address.to_protocol_address();
         let to_error = |source| Error::from_protocol(&address.to_string(), source);
         let views = [ProtocolView(self); 5];
-        let [mut sessions, mut identities, mut prekeys, signed_prekeys, mut kyber_prekeys] = views;
+        let [
+            mut sessions,
+            mut identities,
+            mut prekeys,
+            signed_prekeys,
+            mut kyber_prekeys,
+        ] = views;
 
         match ciphertext.kind {
             CiphertextKind::PreKey => {
-                let message = PreKeySignalMessage::try_from(ciphertext.bytes.as_slice()).map_err(to_error)?;
+                let message =
+                    PreKeySignalMessage::try_from(ciphertext.bytes.as_slice()).map_err(to_error)?;
                 let future = message_decrypt_prekey(
                     &message,
                     &protocol_address,
@@ -125,8 +146,15 @@ impl Transaction<'_> {
                 run_now("message_decrypt_prekey", future)?.map_err(to_error)
             }
             CiphertextKind::Whisper => {
-                let message = SignalMessage::try_from(ciphertext.bytes.as_slice()).map_err(to_error)?;
-                let future = message_decrypt_signal(&message, &protocol_address, &mut sessions, &mut identities, rng);
+                let message =
+                    SignalMessage::try_from(ciphertext.bytes.as_slice()).map_err(to_error)?;
+                let future = message_decrypt_signal(
+                    &message,
+                    &protocol_address,
+                    &mut sessions,
+                    &mut identities,
+                    rng,
+                );
                 run_now("message_decrypt_signal", future)?.map_err(to_error)
             }
         }

@@ -128,7 +128,9 @@ pub enum Error {
     },
 
     /// A share id string is not a UUID.
-    #[error("invalid share id {value:?}: expected a UUID such as 0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8b7c")]
+    #[error(
+        "invalid share id {value:?}: expected a UUID such as 0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8b7c"
+    )]
     InvalidShareId {
         /// The rejected text.
         value: String,

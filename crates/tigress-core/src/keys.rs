@@ -101,7 +101,8 @@ pub fn decode_ec_public_key(bytes: &[u8]) -> Result<PublicKey, KeyError> {
 pub fn decode_kyber_public_key(bytes: &[u8]) -> Result<kem::PublicKey, KeyError> {
     check_length(bytes, KYBER_PUBLIC_KEY_LEN)?;
     check_type_byte(bytes, KYBER_KEY_TYPE_BYTE)?;
-    let key = kem::PublicKey::deserialize(bytes).map_err(|_| KeyError::Malformed { kind: "Kyber1024" })?;
+    let key = kem::PublicKey::deserialize(bytes)
+        .map_err(|_| KeyError::Malformed { kind: "Kyber1024" })?;
     if key.key_type() != KYBER_KEY_TYPE {
         return Err(KeyError::Malformed { kind: "Kyber1024" });
     }
@@ -114,7 +115,11 @@ pub fn decode_kyber_public_key(bytes: &[u8]) -> Result<kem::PublicKey, KeyError>
 ///
 /// [`KeyError::Length`] for a signature of the wrong size, [`KeyError::BadSignature`] when it
 /// does not verify.
-pub fn verify_signature(identity: &IdentityKey, message: &[u8], signature: &[u8]) -> Result<(), KeyError> {
+pub fn verify_signature(
+    identity: &IdentityKey,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), KeyError> {
     check_length(signature, SIGNATURE_LEN)?;
     if identity.public_key().verify_signature(message, signature) {
         Ok(())
@@ -130,7 +135,11 @@ pub fn verify_signature(identity: &IdentityKey, message: &[u8], signature: &[u8]
 /// [`KeyError::IdOutOfRange`] above [`MAX_PREKEY_ID`].
 pub fn check_prekey_id(id: u32) -> Result<u32, KeyError> {
     if id > MAX_PREKEY_ID {
-        return Err(KeyError::IdOutOfRange { id, min: 0, max: MAX_PREKEY_ID });
+        return Err(KeyError::IdOutOfRange {
+            id,
+            min: 0,
+            max: MAX_PREKEY_ID,
+        });
     }
     Ok(id)
 }
@@ -142,7 +151,11 @@ pub fn check_prekey_id(id: u32) -> Result<u32, KeyError> {
 /// [`KeyError::IdOutOfRange`] otherwise.
 pub fn check_registration_id(id: u32) -> Result<u32, KeyError> {
     if id == 0 || id > MAX_REGISTRATION_ID {
-        return Err(KeyError::IdOutOfRange { id, min: 1, max: MAX_REGISTRATION_ID });
+        return Err(KeyError::IdOutOfRange {
+            id,
+            min: 1,
+            max: MAX_REGISTRATION_ID,
+        });
     }
     Ok(id)
 }
@@ -155,7 +168,10 @@ pub fn registration_message(challenge: &[u8], identity_key: &[u8]) -> Vec<u8> {
 
 fn check_length(bytes: &[u8], expected: usize) -> Result<(), KeyError> {
     if bytes.len() != expected {
-        return Err(KeyError::Length { expected, actual: bytes.len() });
+        return Err(KeyError::Length {
+            expected,
+            actual: bytes.len(),
+        });
     }
     Ok(())
 }
@@ -191,21 +207,30 @@ impl BundleParts {
     pub fn into_bundle(self, address: &DeviceAddress) -> Result<PreKeyBundle> {
         let invalid = |field: &'static str| {
             let address = address.to_string();
-            move |source: KeyError| Error::InvalidBundle { address, field, source }
+            move |source: KeyError| Error::InvalidBundle {
+                address,
+                field,
+                source,
+            }
         };
         let identity = decode_identity_key(&self.identity_key).map_err(invalid("identity_key"))?;
 
         let (signed_id, signed_public, signed_signature) = self.signed_prekey;
-        let signed_public_key = decode_ec_public_key(&signed_public).map_err(invalid("signed_prekey.public_key"))?;
-        verify_signature(&identity, &signed_public, &signed_signature).map_err(invalid("signed_prekey.signature"))?;
+        let signed_public_key =
+            decode_ec_public_key(&signed_public).map_err(invalid("signed_prekey.public_key"))?;
+        verify_signature(&identity, &signed_public, &signed_signature)
+            .map_err(invalid("signed_prekey.signature"))?;
 
         let (kyber_id, kyber_public, kyber_signature) = self.kyber_prekey;
-        let kyber_public_key = decode_kyber_public_key(&kyber_public).map_err(invalid("kyber_prekey.public_key"))?;
-        verify_signature(&identity, &kyber_public, &kyber_signature).map_err(invalid("kyber_prekey.signature"))?;
+        let kyber_public_key =
+            decode_kyber_public_key(&kyber_public).map_err(invalid("kyber_prekey.public_key"))?;
+        verify_signature(&identity, &kyber_public, &kyber_signature)
+            .map_err(invalid("kyber_prekey.signature"))?;
 
         let one_time = match self.one_time_prekey {
             Some((id, public)) => {
-                let key = decode_ec_public_key(&public).map_err(invalid("one_time_prekey.public_key"))?;
+                let key =
+                    decode_ec_public_key(&public).map_err(invalid("one_time_prekey.public_key"))?;
                 Some((PreKeyId::from(id), key))
             }
             None => None,
@@ -224,7 +249,10 @@ impl BundleParts {
             kyber_signature,
             identity,
         )
-        .map_err(|source| Error::Protocol { address: address.to_string(), source })
+        .map_err(|source| Error::Protocol {
+            address: address.to_string(),
+            source,
+        })
     }
 }
 
@@ -236,13 +264,19 @@ mod tests {
     fn ec_key_rejects_wrong_length_and_type() {
         assert_eq!(
             decode_ec_public_key(&[5; 12]).unwrap_err(),
-            KeyError::Length { expected: 33, actual: 12 }
+            KeyError::Length {
+                expected: 33,
+                actual: 12
+            }
         );
         let mut wrong_type = [0u8; 33];
         wrong_type[0] = 0x08;
         assert_eq!(
             decode_ec_public_key(&wrong_type).unwrap_err(),
-            KeyError::KeyType { expected: 0x05, actual: 0x08 }
+            KeyError::KeyType {
+                expected: 0x05,
+                actual: 0x08
+            }
         );
     }
 
@@ -250,7 +284,10 @@ mod tests {
     fn kyber_key_rejects_wrong_length() {
         assert_eq!(
             decode_kyber_public_key(&[8; 100]).err().unwrap(),
-            KeyError::Length { expected: 1569, actual: 100 }
+            KeyError::Length {
+                expected: 1569,
+                actual: 100
+            }
         );
     }
 
@@ -259,7 +296,11 @@ mod tests {
         assert!(check_prekey_id(0xFF_FFFF).is_ok());
         assert_eq!(
             check_prekey_id(0x100_0000).unwrap_err(),
-            KeyError::IdOutOfRange { id: 0x100_0000, min: 0, max: 0xFF_FFFF }
+            KeyError::IdOutOfRange {
+                id: 0x100_0000,
+                min: 0,
+                max: 0xFF_FFFF
+            }
         );
     }
 }

@@ -61,12 +61,24 @@ impl Transaction<'_> {
         let signature = identity
             .private_key()
             .calculate_signature(&public_key, rng)
-            .map_err(|source| Error::Key { op: "sign a signed prekey", source: source.into() })?
+            .map_err(|source| Error::Key {
+                op: "sign a signed prekey",
+                source: source.into(),
+            })?
             .to_vec();
 
-        let record = SignedPreKeyRecord::new(SignedPreKeyId::from(id), timestamp(now), &key_pair, &signature);
+        let record = SignedPreKeyRecord::new(
+            SignedPreKeyId::from(id),
+            timestamp(now),
+            &key_pair,
+            &signature,
+        );
         self.save_signed_prekey(&record)?;
-        Ok(PublicSignedKey { id, public_key, signature })
+        Ok(PublicSignedKey {
+            id,
+            public_key,
+            signature,
+        })
     }
 
     /// Generates the last-resort Kyber prekey and stores it.
@@ -93,7 +105,9 @@ impl Transaction<'_> {
         now: SystemTime,
         rng: &mut R,
     ) -> Result<Vec<PublicSignedKey>> {
-        (0..count).map(|_| self.generate_kyber_prekey(false, now, rng)).collect()
+        (0..count)
+            .map(|_| self.generate_kyber_prekey(false, now, rng))
+            .collect()
     }
 
     /// Generates `count` one-time EC prekeys and stores them.
@@ -132,12 +146,24 @@ impl Transaction<'_> {
         let signature = identity
             .private_key()
             .calculate_signature(&public_key, rng)
-            .map_err(|source| Error::Key { op: "sign a Kyber prekey", source: source.into() })?
+            .map_err(|source| Error::Key {
+                op: "sign a Kyber prekey",
+                source: source.into(),
+            })?
             .to_vec();
 
-        let record = KyberPreKeyRecord::new(KyberPreKeyId::from(id), timestamp(now), &key_pair, &signature);
+        let record = KyberPreKeyRecord::new(
+            KyberPreKeyId::from(id),
+            timestamp(now),
+            &key_pair,
+            &signature,
+        );
         self.save_kyber_prekey(&record, last_resort)?;
-        Ok(PublicSignedKey { id, public_key, signature })
+        Ok(PublicSignedKey {
+            id,
+            public_key,
+            signature,
+        })
     }
 
     /// Takes the next id from the counter under `counter_key`, wrapping after
@@ -153,6 +179,8 @@ impl Transaction<'_> {
 }
 
 fn timestamp(now: SystemTime) -> Timestamp {
-    let millis = now.duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis());
+    let millis = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis());
     Timestamp::from_epoch_millis(u64::try_from(millis).unwrap_or(u64::MAX))
 }

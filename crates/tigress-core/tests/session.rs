@@ -2,6 +2,9 @@
 //! reopened stores, out-of-order and duplicate delivery, prekey consumption and identity
 //! changes.
 
+// Test helpers outside #[test] functions fail the test by unwrapping, like the tests do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use proptest::prelude::*;
@@ -20,10 +23,17 @@ fn first_message_is_prekey_then_whisper() {
 
     let reply = bob.encrypt_for(&alice.address, b"completed");
     assert_eq!(reply.kind, CiphertextKind::Whisper);
-    assert_eq!(alice.decrypt_from(&bob.address, &reply).unwrap(), b"completed");
+    assert_eq!(
+        alice.decrypt_from(&bob.address, &reply).unwrap(),
+        b"completed"
+    );
 
     let next = alice.encrypt_for(&bob.address, b"again");
-    assert_eq!(next.kind, CiphertextKind::Whisper, "answered session still sends PreKey messages");
+    assert_eq!(
+        next.kind,
+        CiphertextKind::Whisper,
+        "answered session still sends PreKey messages"
+    );
     assert_eq!(bob.decrypt_from(&alice.address, &next).unwrap(), b"again");
 }
 
@@ -47,7 +57,9 @@ fn session_survives_reopening_both_stores() {
 fn out_of_order_messages_decrypt() {
     let (mut alice, mut bob) = (TestDevice::new(5), TestDevice::new(6));
     alice.start_session_with(&mut bob);
-    let messages: Vec<_> = (0..5).map(|i| alice.encrypt_for(&bob.address, format!("m{i}").as_bytes())).collect();
+    let messages: Vec<_> = (0..5)
+        .map(|i| alice.encrypt_for(&bob.address, format!("m{i}").as_bytes()))
+        .collect();
 
     for i in [3, 0, 4, 1, 2] {
         let plaintext = bob.decrypt_from(&alice.address, &messages[i]).unwrap();
@@ -81,7 +93,11 @@ fn one_time_prekeys_are_removed_after_use() {
 
     let txn = bob.store().transaction();
     assert!(txn.prekey(PreKeyId::from(prekey_id)).unwrap().is_none());
-    assert!(txn.kyber_prekey(KyberPreKeyId::from(kyber_id)).unwrap().is_none());
+    assert!(
+        txn.kyber_prekey(KyberPreKeyId::from(kyber_id))
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(txn.prekey_count().unwrap(), 2);
 }
 
@@ -95,8 +111,18 @@ fn replayed_prekey_message_on_last_resort_key_is_rejected() {
     bob.decrypt_from(&alice.address, &first).unwrap();
 
     let last_resort = KyberPreKeyId::from(bob.last_resort.id);
-    assert!(bob.store().transaction().kyber_prekey(last_resort).unwrap().is_some(), "last-resort key deleted");
-    assert!(bob.decrypt_from(&alice.address, &first).is_err(), "replayed PreKey message accepted");
+    assert!(
+        bob.store()
+            .transaction()
+            .kyber_prekey(last_resort)
+            .unwrap()
+            .is_some(),
+        "last-resort key deleted"
+    );
+    assert!(
+        bob.decrypt_from(&alice.address, &first).is_err(),
+        "replayed PreKey message accepted"
+    );
 }
 
 #[test]
@@ -109,8 +135,15 @@ fn tampered_ciphertext_changes_nothing() {
     tampered.bytes[last] ^= 0x01;
 
     assert!(bob.decrypt_from(&alice.address, &tampered).is_err());
-    assert_eq!(bob.store().transaction().prekey_count().unwrap(), 3, "failed decrypt consumed a prekey");
-    assert_eq!(bob.decrypt_from(&alice.address, &first).unwrap(), b"credential");
+    assert_eq!(
+        bob.store().transaction().prekey_count().unwrap(),
+        3,
+        "failed decrypt consumed a prekey"
+    );
+    assert_eq!(
+        bob.decrypt_from(&alice.address, &first).unwrap(),
+        b"credential"
+    );
 }
 
 #[test]
@@ -124,8 +157,18 @@ fn changed_identity_blocks_new_session() {
     impostor.address = bob.address;
     let bundle = impostor.take_bundle();
     let txn = alice.store().transaction();
-    let error = txn.start_session(&bob.address, &bundle, std::time::SystemTime::now(), &mut rand::rng()).unwrap_err();
-    assert!(matches!(&error, Error::IdentityChanged { address } if *address == bob.address.to_string()), "{error}");
+    let error = txn
+        .start_session(
+            &bob.address,
+            &bundle,
+            std::time::SystemTime::now(),
+            &mut rand::rng(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::IdentityChanged { address } if *address == bob.address.to_string()),
+        "{error}"
+    );
 }
 
 #[test]
@@ -133,7 +176,10 @@ fn whisper_without_session_is_session_not_found() {
     let (mut alice, mut bob) = (TestDevice::new(18), TestDevice::new(19));
     alice.start_session_with(&mut bob);
     let first = alice.encrypt_for(&bob.address, b"one");
-    let as_whisper = tigress_core::Ciphertext { kind: CiphertextKind::Whisper, bytes: first.bytes };
+    let as_whisper = tigress_core::Ciphertext {
+        kind: CiphertextKind::Whisper,
+        bytes: first.bytes,
+    };
     assert!(bob.decrypt_from(&alice.address, &as_whisper).is_err());
 }
 

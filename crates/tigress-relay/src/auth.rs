@@ -56,7 +56,10 @@ impl Caller {
     pub(crate) fn check_own(&self, field: &'static str, address: &str) -> Result<(), RelayError> {
         let parsed = parse_address(field, address)?;
         if parsed != self.address() {
-            return Err(RelayError::NotOwnDevice { field, address: parsed.to_string() });
+            return Err(RelayError::NotOwnDevice {
+                field,
+                address: parsed.to_string(),
+            });
         }
         Ok(())
     }
@@ -67,14 +70,24 @@ impl Caller {
 /// # Errors
 ///
 /// INVALID_ARGUMENT naming the field and the rule.
-pub(crate) fn parse_address(field: &'static str, address: &str) -> Result<DeviceAddress, RelayError> {
+pub(crate) fn parse_address(
+    field: &'static str,
+    address: &str,
+) -> Result<DeviceAddress, RelayError> {
     if address.is_empty() {
-        return Err(RelayError::invalid(field, "is missing: expected UUID.DEVICE"));
+        return Err(RelayError::invalid(
+            field,
+            "is missing: expected UUID.DEVICE",
+        ));
     }
-    address.parse().map_err(|error: tigress_core::Error| match error {
-        tigress_core::Error::InvalidAddress { rule, .. } => RelayError::invalid(field, format!("is invalid: {rule}")),
-        other => RelayError::invalid(field, other.to_string()),
-    })
+    address
+        .parse()
+        .map_err(|error: tigress_core::Error| match error {
+            tigress_core::Error::InvalidAddress { rule, .. } => {
+                RelayError::invalid(field, format!("is invalid: {rule}"))
+            }
+            other => RelayError::invalid(field, other.to_string()),
+        })
 }
 
 /// Authenticates a call from its `authorization` metadata.
@@ -82,20 +95,35 @@ pub(crate) fn parse_address(field: &'static str, address: &str) -> Result<Device
 /// # Errors
 ///
 /// UNAUTHENTICATED when the credential is missing, malformed or wrong.
-pub(crate) async fn authenticate(storage: &dyn Storage, metadata: &MetadataMap) -> Result<Caller, RelayError> {
-    let header = metadata.get("authorization").ok_or(RelayError::MissingCredential)?;
-    let header = header.to_str().map_err(|_| RelayError::MalformedCredential)?;
-    let credential = header.strip_prefix("Bearer ").ok_or(RelayError::MalformedCredential)?;
-    let (uuid_text, secret_text) = credential.split_once(':').ok_or(RelayError::MalformedCredential)?;
+pub(crate) async fn authenticate(
+    storage: &dyn Storage,
+    metadata: &MetadataMap,
+) -> Result<Caller, RelayError> {
+    let header = metadata
+        .get("authorization")
+        .ok_or(RelayError::MissingCredential)?;
+    let header = header
+        .to_str()
+        .map_err(|_| RelayError::MalformedCredential)?;
+    let credential = header
+        .strip_prefix("Bearer ")
+        .ok_or(RelayError::MalformedCredential)?;
+    let (uuid_text, secret_text) = credential
+        .split_once(':')
+        .ok_or(RelayError::MalformedCredential)?;
     let uuid = Uuid::try_parse(uuid_text).map_err(|_| RelayError::MalformedCredential)?;
-    let secret = URL_SAFE_NO_PAD.decode(secret_text).map_err(|_| RelayError::MalformedCredential)?;
+    let secret = URL_SAFE_NO_PAD
+        .decode(secret_text)
+        .map_err(|_| RelayError::MalformedCredential)?;
     if secret.len() != SECRET_LEN {
         return Err(RelayError::MalformedCredential);
     }
 
     let presented = Sha256::digest(&secret);
     let record = storage.device(uuid).await?;
-    let stored = record.as_ref().map_or(&[0u8; 32][..], |record| record.credential_hash.as_slice());
+    let stored = record
+        .as_ref()
+        .map_or(&[0u8; 32][..], |record| record.credential_hash.as_slice());
     let matches: bool = presented.as_slice().ct_eq(stored).into();
     match record {
         Some(record) if matches => Ok(Caller { uuid, record }),
@@ -115,14 +143,25 @@ mod tests {
         assert_eq!(uuid_text, uuid.hyphenated().to_string());
         let secret = URL_SAFE_NO_PAD.decode(secret_text).unwrap();
         assert_eq!(secret.len(), SECRET_LEN);
-        assert_eq!(Sha256::digest(&secret).as_slice(), credential.hash.as_slice());
+        assert_eq!(
+            Sha256::digest(&secret).as_slice(),
+            credential.hash.as_slice()
+        );
     }
 
     #[test]
     fn address_field_errors_name_the_field() {
         let error = parse_address("destination", "").unwrap_err();
-        assert_eq!(error.to_string(), "destination is missing: expected UUID.DEVICE");
+        assert_eq!(
+            error.to_string(),
+            "destination is missing: expected UUID.DEVICE"
+        );
         let error = parse_address("destination", "nope").unwrap_err();
-        assert!(error.to_string().starts_with("destination is invalid: expected UUID.DEVICE"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("destination is invalid: expected UUID.DEVICE"),
+            "{error}"
+        );
     }
 }

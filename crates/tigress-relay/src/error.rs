@@ -58,7 +58,9 @@ pub enum RelayError {
     },
 
     /// The registration challenge was never issued, was already used or has expired.
-    #[error("challenge is unknown, already used or expired: request a new one with CreateChallenge")]
+    #[error(
+        "challenge is unknown, already used or expired: request a new one with CreateChallenge"
+    )]
     ChallengeNotValid,
 
     /// Storage failed; the message is for the relay's log only.

@@ -96,20 +96,39 @@ impl Relay {
     /// # Errors
     ///
     /// [`ServeError`] when the server or the final flush fails.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
         let address = listener.local_addr().map_err(ServeError::LocalAddress)?;
         let storage: Arc<dyn Storage> = self.storage.clone();
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        health_reporter.set_serving::<RegistrationServer<RegistrationService>>().await;
-        health_reporter.set_serving::<KeysServer<KeysService>>().await;
-        health_reporter.set_serving::<MailboxServer<MailboxService>>().await;
+        health_reporter
+            .set_serving::<RegistrationServer<RegistrationService>>()
+            .await;
+        health_reporter
+            .set_serving::<KeysServer<KeysService>>()
+            .await;
+        health_reporter
+            .set_serving::<MailboxServer<MailboxService>>()
+            .await;
 
         tracing::info!(%address, data_dir = %self.config.data_dir.display(), "relay listening");
         let result = tonic::transport::Server::builder()
             .add_service(health_service)
-            .add_service(RegistrationServer::new(RegistrationService::new(storage.clone(), self.config.clone())))
-            .add_service(KeysServer::new(KeysService::new(storage.clone(), self.config.clone())))
-            .add_service(MailboxServer::new(MailboxService::new(storage.clone(), self.config.clone())))
+            .add_service(RegistrationServer::new(RegistrationService::new(
+                storage.clone(),
+                self.config.clone(),
+            )))
+            .add_service(KeysServer::new(KeysService::new(
+                storage.clone(),
+                self.config.clone(),
+            )))
+            .add_service(MailboxServer::new(MailboxService::new(
+                storage.clone(),
+                self.config.clone(),
+            )))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
                 shutdown.await;
                 tracing::info!("shutdown requested: finishing calls in progress");

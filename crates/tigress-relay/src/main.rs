@@ -18,7 +18,11 @@ struct Args {
     listen: SocketAddr,
 
     /// Folder of the relay's database; created if missing.
-    #[arg(long, env = "TIGRESS_RELAY_DATA_DIR", default_value = "./tigress-relay-data")]
+    #[arg(
+        long,
+        env = "TIGRESS_RELAY_DATA_DIR",
+        default_value = "./tigress-relay-data"
+    )]
     data_dir: PathBuf,
 
     /// Log output format. The level comes from RUST_LOG (default: info).
@@ -57,7 +61,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

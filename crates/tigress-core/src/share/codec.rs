@@ -34,7 +34,10 @@ impl ShareMessage {
         let encoded = wire::ShareMessage::from(self).encode_to_vec();
         let framed_len = encoded.len() + 2;
         let Some(&bucket) = PADDING_BUCKETS.iter().find(|&&bucket| bucket >= framed_len) else {
-            return Err(Error::ShareMessageTooLarge { size: framed_len, max: MAX_PADDED_LEN });
+            return Err(Error::ShareMessageTooLarge {
+                size: framed_len,
+                max: MAX_PADDED_LEN,
+            });
         };
 
         let mut plaintext = Vec::with_capacity(bucket);
@@ -53,20 +56,29 @@ impl ShareMessage {
     pub fn decode_padded(plaintext: &[u8]) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidShareMessage { reason };
         if !PADDING_BUCKETS.contains(&plaintext.len()) {
-            return Err(invalid(format!("padded length {} is not a padding bucket size", plaintext.len())));
+            return Err(invalid(format!(
+                "padded length {} is not a padding bucket size",
+                plaintext.len()
+            )));
         }
         let Some((&version, rest)) = plaintext.split_first() else {
             return Err(invalid("empty plaintext".to_owned()));
         };
         if version != FORMAT_VERSION {
-            return Err(invalid(format!("unknown format version {version}, expected {FORMAT_VERSION}")));
+            return Err(invalid(format!(
+                "unknown format version {version}, expected {FORMAT_VERSION}"
+            )));
         }
-        let end = rest.iter().rposition(|&byte| byte != 0).ok_or_else(|| invalid("no padding marker".to_owned()))?;
+        let end = rest
+            .iter()
+            .rposition(|&byte| byte != 0)
+            .ok_or_else(|| invalid("no padding marker".to_owned()))?;
         if rest[end] != PADDING_MARKER {
             return Err(invalid("padding does not start with 0x80".to_owned()));
         }
 
-        let message = wire::ShareMessage::decode(&rest[..end]).map_err(|error| invalid(format!("protobuf: {error}")))?;
+        let message = wire::ShareMessage::decode(&rest[..end])
+            .map_err(|error| invalid(format!("protobuf: {error}")))?;
         Self::try_from(message)
     }
 }
@@ -114,10 +126,16 @@ impl TryFrom<wire::ShareMessage> for ShareMessage {
         let share_id = ShareId::from_slice(&message.share_id)?;
         let body = match message.body {
             Some(wire::share_message::Body::Offer(offer)) => ShareBody::Offer(offer.try_into()?),
-            Some(wire::share_message::Body::Completed(wire::ShareCompleted {})) => ShareBody::Completed,
+            Some(wire::share_message::Body::Completed(wire::ShareCompleted {})) => {
+                ShareBody::Completed
+            }
             None => return Err(invalid("body is missing or of an unknown kind")),
         };
-        Ok(Self { share_id, sent_at_ms: message.sent_at_ms, body })
+        Ok(Self {
+            share_id,
+            sent_at_ms: message.sent_at_ms,
+            body,
+        })
     }
 }
 
@@ -127,10 +145,21 @@ impl TryFrom<wire::ShareOffer> for ShareOffer {
     fn try_from(offer: wire::ShareOffer) -> Result<Self> {
         let mode = match wire::ShareMode::try_from(offer.mode) {
             Ok(wire::ShareMode::Stateless) => ShareMode::Stateless,
-            Ok(wire::ShareMode::Stateful) => return Err(invalid("offer.mode stateful is not supported by this version")),
-            _ => return Err(invalid(format!("offer.mode {} is not a known share mode", offer.mode))),
+            Ok(wire::ShareMode::Stateful) => {
+                return Err(invalid(
+                    "offer.mode stateful is not supported by this version",
+                ));
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "offer.mode {} is not a known share mode",
+                    offer.mode
+                )));
+            }
         };
-        let display = offer.display.ok_or_else(|| invalid("offer.display is missing"))?;
+        let display = offer
+            .display
+            .ok_or_else(|| invalid("offer.display is missing"))?;
         let display = DisplayInformation::try_from(display)?;
 
         let size = offer.provisioning_information.len();
@@ -162,29 +191,56 @@ impl TryFrom<wire::DisplayInformation> for DisplayInformation {
     type Error = Error;
 
     fn try_from(display: wire::DisplayInformation) -> Result<Self> {
-        check_text("offer.display.title", &display.title, MAX_DISPLAY_TEXT_LEN)?;
-        check_text("offer.display.issuer", &display.issuer, MAX_DISPLAY_TEXT_LEN)?;
-        check_text("offer.display.credential_type", &display.credential_type, MAX_DISPLAY_TEXT_LEN)?;
-        check_text("offer.display.file_name", &display.file_name, MAX_FILE_NAME_LEN)?;
-        if display.file_name.contains(['/', '\\']) {
-            return Err(invalid("offer.display.file_name must not contain a folder separator"));
-        }
-        Ok(Self {
+        let display = Self {
             title: display.title,
             issuer: display.issuer,
             credential_type: display.credential_type,
             credential_expires_at_ms: nonzero(display.credential_expires_at_ms),
             size_bytes: display.size_bytes,
             file_name: display.file_name,
-        })
+        };
+        display.validate()?;
+        Ok(display)
+    }
+}
+
+impl DisplayInformation {
+    /// Checks the texts: their lengths, that none holds a control character, and that the file
+    /// name names no folder.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidShareMessage`] naming the field and the rule.
+    pub fn validate(&self) -> Result<()> {
+        check_text("offer.display.title", &self.title, MAX_DISPLAY_TEXT_LEN)?;
+        check_text("offer.display.issuer", &self.issuer, MAX_DISPLAY_TEXT_LEN)?;
+        check_text(
+            "offer.display.credential_type",
+            &self.credential_type,
+            MAX_DISPLAY_TEXT_LEN,
+        )?;
+        check_text(
+            "offer.display.file_name",
+            &self.file_name,
+            MAX_FILE_NAME_LEN,
+        )?;
+        if self.file_name.contains(['/', '\\']) {
+            return Err(invalid(
+                "offer.display.file_name must not contain a folder separator",
+            ));
+        }
+        Ok(())
     }
 }
 
 /// Checks a display string's length and that it has no control characters, which could
 /// rewrite a terminal when the receiver lists its inbox.
-pub(crate) fn check_text(field: &str, text: &str, max: usize) -> Result<()> {
+fn check_text(field: &str, text: &str, max: usize) -> Result<()> {
     if text.len() > max {
-        return Err(invalid(format!("{field} is {} bytes, more than the maximum of {max}", text.len())));
+        return Err(invalid(format!(
+            "{field} is {} bytes, more than the maximum of {max}",
+            text.len()
+        )));
     }
     if text.chars().any(char::is_control) {
         return Err(invalid(format!("{field} contains a control character")));
@@ -197,7 +253,9 @@ fn nonzero(value: u64) -> Option<u64> {
 }
 
 fn invalid(reason: impl Into<String>) -> Error {
-    Error::InvalidShareMessage { reason: reason.into() }
+    Error::InvalidShareMessage {
+        reason: reason.into(),
+    }
 }
 
 #[cfg(test)]

@@ -112,11 +112,19 @@ pub struct ShareOffer {
 impl fmt::Debug for ShareOffer {
     /// Leaves out the provisioning information, which is secret.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self { mode, display, provisioning_information, expires_at_ms } = self;
+        let Self {
+            mode,
+            display,
+            provisioning_information,
+            expires_at_ms,
+        } = self;
         f.debug_struct("ShareOffer")
             .field("mode", mode)
             .field("display", display)
-            .field("provisioning_information", &format_args!("<{} bytes>", provisioning_information.len()))
+            .field(
+                "provisioning_information",
+                &format_args!("<{} bytes>", provisioning_information.len()),
+            )
             .field("expires_at_ms", expires_at_ms)
             .finish()
     }

@@ -113,7 +113,11 @@ pub struct TransitionError {
 ///
 /// [`TransitionError`] for every input the state does not allow, including duplicates (a
 /// second completion) and messages for the other role.
-pub fn next_state(role: Role, state: ShareState, input: ShareInput) -> Result<ShareState, TransitionError> {
+pub fn next_state(
+    role: Role,
+    state: ShareState,
+    input: ShareInput,
+) -> Result<ShareState, TransitionError> {
     use ShareInput::{Accept, CompletionReceived, CompletionSent};
     use ShareState::{Completed, Offered, Provisioned};
 
@@ -131,9 +135,24 @@ mod tests {
 
     /// Every allowed transition; everything else must be rejected.
     const ALLOWED: [(Role, ShareState, ShareInput, ShareState); 3] = [
-        (Role::Sender, ShareState::Offered, ShareInput::CompletionReceived, ShareState::Completed),
-        (Role::Receiver, ShareState::Offered, ShareInput::Accept, ShareState::Provisioned),
-        (Role::Receiver, ShareState::Provisioned, ShareInput::CompletionSent, ShareState::Completed),
+        (
+            Role::Sender,
+            ShareState::Offered,
+            ShareInput::CompletionReceived,
+            ShareState::Completed,
+        ),
+        (
+            Role::Receiver,
+            ShareState::Offered,
+            ShareInput::Accept,
+            ShareState::Provisioned,
+        ),
+        (
+            Role::Receiver,
+            ShareState::Provisioned,
+            ShareInput::CompletionSent,
+            ShareState::Completed,
+        ),
     ];
 
     #[test]
@@ -164,7 +183,10 @@ mod tests {
         for role in [Role::Sender, Role::Receiver] {
             for state in ShareState::ALL.into_iter().filter(|state| state.is_final()) {
                 for input in ShareInput::ALL {
-                    assert!(next_state(role, state, input).is_err(), "{role:?} {state} {input:?}");
+                    assert!(
+                        next_state(role, state, input).is_err(),
+                        "{role:?} {state} {input:?}"
+                    );
                 }
             }
         }
@@ -180,7 +202,11 @@ mod tests {
 
     #[test]
     fn rejection_names_state_and_input() {
-        let error = next_state(Role::Receiver, ShareState::Completed, ShareInput::Accept).unwrap_err();
-        assert_eq!(error.to_string(), "Receiver share is completed: accept is not allowed now");
+        let error =
+            next_state(Role::Receiver, ShareState::Completed, ShareInput::Accept).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "Receiver share is completed: accept is not allowed now"
+        );
     }
 }

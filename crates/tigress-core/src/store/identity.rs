@@ -28,7 +28,10 @@ impl Transaction<'_> {
         let identity = IdentityKeyPair::generate(rng);
         let registration_id = rng.random_range(1..=MAX_REGISTRATION_ID);
         self.insert(LOCAL_IDENTITY.to_vec(), identity.serialize().to_vec());
-        self.insert(LOCAL_REGISTRATION_ID.to_vec(), registration_id.to_be_bytes().to_vec());
+        self.insert(
+            LOCAL_REGISTRATION_ID.to_vec(),
+            registration_id.to_be_bytes().to_vec(),
+        );
         Ok(identity)
     }
 

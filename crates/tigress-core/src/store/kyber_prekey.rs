@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use libsignal_protocol::{
-    CiphertextMessageType, GenericSignedPreKey, KyberPreKeyId, KyberPreKeyRecord,
-    KyberPreKeyStore, PublicKey, SignalProtocolError, SignedPreKeyId,
+    CiphertextMessageType, GenericSignedPreKey, KyberPreKeyId, KyberPreKeyRecord, KyberPreKeyStore,
+    PublicKey, SignalProtocolError, SignedPreKeyId,
 };
 
 use super::namespace::{self, KYBER_BASE_KEY, KYBER_LAST_RESORT, KYBER_PREKEY};
@@ -28,8 +28,12 @@ impl Transaction<'_> {
     ///
     /// [`Error::Key`](crate::Error::Key) when the record cannot be serialized.
     pub fn save_kyber_prekey(&self, record: &KyberPreKeyRecord, last_resort: bool) -> Result<()> {
-        let id = record.id().map_err(crate::Error::key("read a Kyber prekey id"))?;
-        let bytes = record.serialize().map_err(crate::Error::key("serialize a Kyber prekey"))?;
+        let id = record
+            .id()
+            .map_err(crate::Error::key("read a Kyber prekey id"))?;
+        let bytes = record
+            .serialize()
+            .map_err(crate::Error::key("serialize a Kyber prekey"))?;
         self.insert(kyber_prekey_key(id), bytes);
         if last_resort {
             self.insert(namespace::with_id(KYBER_LAST_RESORT, id.into()), Vec::new());
@@ -43,7 +47,9 @@ impl Transaction<'_> {
     ///
     /// [`Error::Store`](crate::Error::Store) when sled fails to read.
     pub fn is_last_resort_kyber_prekey(&self, id: KyberPreKeyId) -> Result<bool> {
-        Ok(self.get(&namespace::with_id(KYBER_LAST_RESORT, id.into()))?.is_some())
+        Ok(self
+            .get(&namespace::with_id(KYBER_LAST_RESORT, id.into()))?
+            .is_some())
     }
 
     fn mark_kyber_prekey_used(
@@ -109,6 +115,7 @@ impl KyberPreKeyStore for ProtocolView<'_, '_> {
         ec_prekey_id: SignedPreKeyId,
         base_key: &PublicKey,
     ) -> libsignal_protocol::error::Result<()> {
-        self.0.mark_kyber_prekey_used(kyber_prekey_id, ec_prekey_id, base_key)
+        self.0
+            .mark_kyber_prekey_used(kyber_prekey_id, ec_prekey_id, base_key)
     }
 }

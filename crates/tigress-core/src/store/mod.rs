@@ -51,7 +51,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -63,8 +65,13 @@ impl Store {
     /// [`Error::StoreLocked`] when another process has it open, [`Error::StoreOpen`] when sled
     /// cannot open or recover it.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = sled::Config::new().path(path).open().map_err(|source| open_error(path, source))?;
-        let tree = db.open_tree(TREE_NAME).map_err(|source| open_error(path, source))?;
+        let db = sled::Config::new()
+            .path(path)
+            .open()
+            .map_err(|source| open_error(path, source))?;
+        let tree = db
+            .open_tree(TREE_NAME)
+            .map_err(|source| open_error(path, source))?;
         Ok(Self {
             path: path.to_owned(),
             db,
@@ -82,7 +89,10 @@ impl Store {
     pub fn transaction(&self) -> Transaction<'_> {
         // A poisoned lock only means another transaction panicked before committing: its writes
         // were never applied, so the store is consistent and the lock can be taken over.
-        let guard = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Transaction {
             store: self,
             writes: RefCell::new(BTreeMap::new()),
@@ -131,9 +141,14 @@ fn open_error(path: &Path, source: sled::Error) -> Error {
     let locked = matches!(&source, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock)
         || source.to_string().contains("could not acquire lock");
     if locked {
-        Error::StoreLocked { path: path.to_owned() }
+        Error::StoreLocked {
+            path: path.to_owned(),
+        }
     } else {
-        Error::StoreOpen { path: path.to_owned(), source }
+        Error::StoreOpen {
+            path: path.to_owned(),
+            source,
+        }
     }
 }
 
@@ -220,15 +235,23 @@ impl Transaction<'_> {
                 None => batch.remove(key),
             }
         }
-        self.store.tree.apply_batch(batch).map_err(Error::store("commit a transaction"))?;
+        self.store
+            .tree
+            .apply_batch(batch)
+            .map_err(Error::store("commit a transaction"))?;
         if durability == Durability::Flushed {
             self.store.flush()?;
         }
         Ok(())
     }
 
-    /// Reads a record and decodes it with `decode`, naming the key when decoding fails.
-    pub(crate) fn get_decoded<T, E: std::fmt::Display>(
+    /// Reads a record and decodes it with `decode`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when sled fails to read, [`Error::CorruptRecord`] naming the key when
+    /// `decode` fails.
+    pub fn get_decoded<T, E: std::fmt::Display>(
         &self,
         key: &[u8],
         decode: impl FnOnce(&[u8]) -> std::result::Result<T, E>,
@@ -236,10 +259,12 @@ impl Transaction<'_> {
         let Some(bytes) = self.get(key)? else {
             return Ok(None);
         };
-        decode(&bytes).map(Some).map_err(|error| Error::CorruptRecord {
-            key: namespace::printable(key),
-            reason: error.to_string(),
-        })
+        decode(&bytes)
+            .map(Some)
+            .map_err(|error| Error::CorruptRecord {
+                key: namespace::printable(key),
+                reason: error.to_string(),
+            })
     }
 }
 

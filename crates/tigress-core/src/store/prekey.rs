@@ -24,7 +24,9 @@ impl Transaction<'_> {
     /// [`Error::Key`](crate::Error::Key) when the record cannot be serialized.
     pub fn save_prekey(&self, record: &PreKeyRecord) -> Result<()> {
         let id = record.id().map_err(crate::Error::key("read a prekey id"))?;
-        let bytes = record.serialize().map_err(crate::Error::key("serialize a prekey"))?;
+        let bytes = record
+            .serialize()
+            .map_err(crate::Error::key("serialize a prekey"))?;
         self.insert(prekey_key(id), bytes);
         Ok(())
     }
@@ -45,7 +47,10 @@ fn prekey_key(id: PreKeyId) -> Vec<u8> {
 
 #[async_trait(?Send)]
 impl PreKeyStore for ProtocolView<'_, '_> {
-    async fn get_pre_key(&self, prekey_id: PreKeyId) -> libsignal_protocol::error::Result<PreKeyRecord> {
+    async fn get_pre_key(
+        &self,
+        prekey_id: PreKeyId,
+    ) -> libsignal_protocol::error::Result<PreKeyRecord> {
         self.0
             .prekey(prekey_id)
             .map_err(|error| StoreCallbackError::wrap("get_pre_key", error))?
@@ -62,7 +67,10 @@ impl PreKeyStore for ProtocolView<'_, '_> {
             .map_err(|error| StoreCallbackError::wrap("save_pre_key", error))
     }
 
-    async fn remove_pre_key(&mut self, prekey_id: PreKeyId) -> libsignal_protocol::error::Result<()> {
+    async fn remove_pre_key(
+        &mut self,
+        prekey_id: PreKeyId,
+    ) -> libsignal_protocol::error::Result<()> {
         self.0.remove(prekey_key(prekey_id));
         Ok(())
     }

@@ -31,12 +31,18 @@ impl Transaction<'_> {
             return Ok(false);
         };
         record
-            .has_usable_sender_chain(now, SessionUsabilityRequirements::NotStale | SessionUsabilityRequirements::EstablishedWithPqxdh)
+            .has_usable_sender_chain(
+                now,
+                SessionUsabilityRequirements::NotStale
+                    | SessionUsabilityRequirements::EstablishedWithPqxdh,
+            )
             .map_err(crate::Error::key("check a session"))
     }
 
     fn save_session(&self, address: &ProtocolAddress, record: &SessionRecord) -> Result<()> {
-        let bytes = record.serialize().map_err(crate::Error::key("serialize a session"))?;
+        let bytes = record
+            .serialize()
+            .map_err(crate::Error::key("serialize a session"))?;
         self.insert(session_key(address), bytes);
         Ok(())
     }

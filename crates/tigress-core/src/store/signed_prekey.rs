@@ -3,8 +3,7 @@
 
 use async_trait::async_trait;
 use libsignal_protocol::{
-    GenericSignedPreKey, SignalProtocolError, SignedPreKeyId, SignedPreKeyRecord,
-    SignedPreKeyStore,
+    GenericSignedPreKey, SignalProtocolError, SignedPreKeyId, SignedPreKeyRecord, SignedPreKeyStore,
 };
 
 use super::namespace::{self, SIGNED_PREKEY};
@@ -27,8 +26,12 @@ impl Transaction<'_> {
     ///
     /// [`Error::Key`](crate::Error::Key) when the record cannot be serialized.
     pub fn save_signed_prekey(&self, record: &SignedPreKeyRecord) -> Result<()> {
-        let id = record.id().map_err(crate::Error::key("read a signed prekey id"))?;
-        let bytes = record.serialize().map_err(crate::Error::key("serialize a signed prekey"))?;
+        let id = record
+            .id()
+            .map_err(crate::Error::key("read a signed prekey id"))?;
+        let bytes = record
+            .serialize()
+            .map_err(crate::Error::key("serialize a signed prekey"))?;
         self.insert(signed_prekey_key(id), bytes);
         Ok(())
     }

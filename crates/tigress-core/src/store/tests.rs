@@ -35,7 +35,11 @@ fn transaction_reads_its_own_writes() {
     let txn = store.transaction();
     txn.insert(b"app/a".to_vec(), b"one".to_vec());
     assert_eq!(txn.get(b"app/a").unwrap(), Some(b"one".to_vec()));
-    assert_eq!(store.get(b"app/a").unwrap(), None, "uncommitted write visible outside");
+    assert_eq!(
+        store.get(b"app/a").unwrap(),
+        None,
+        "uncommitted write visible outside"
+    );
     txn.remove(b"app/a".to_vec());
     assert_eq!(txn.get(b"app/a").unwrap(), None);
 }
@@ -52,7 +56,12 @@ fn scan_merges_pending_writes() {
     let txn = store.transaction();
     txn.remove(b"app/1".to_vec());
     txn.insert(b"app/3".to_vec(), b"c".to_vec());
-    let keys: Vec<Vec<u8>> = txn.scan_prefix(b"app/").unwrap().into_iter().map(|(key, _)| key).collect();
+    let keys: Vec<Vec<u8>> = txn
+        .scan_prefix(b"app/")
+        .unwrap()
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
     assert_eq!(keys, vec![b"app/2".to_vec(), b"app/3".to_vec()]);
 }
 
@@ -68,7 +77,10 @@ fn identity_survives_reopen() {
     };
     let store = Store::open(folder.path()).unwrap();
     let txn = store.transaction();
-    assert_eq!(txn.local_identity().unwrap().serialize(), identity.serialize());
+    assert_eq!(
+        txn.local_identity().unwrap().serialize(),
+        identity.serialize()
+    );
     let registration_id = txn.local_registration_id().unwrap();
     assert!((1..=crate::keys::MAX_REGISTRATION_ID).contains(&registration_id));
 }
@@ -78,7 +90,10 @@ fn second_identity_is_rejected() {
     let (_folder, store) = open_temporary();
     let txn = store.transaction();
     txn.create_identity(&mut rand::rng()).unwrap();
-    assert!(matches!(txn.create_identity(&mut rand::rng()), Err(Error::IdentityExists)));
+    assert!(matches!(
+        txn.create_identity(&mut rand::rng()),
+        Err(Error::IdentityExists)
+    ));
 }
 
 #[test]
@@ -87,7 +102,10 @@ fn damaged_record_names_its_key() {
     let txn = store.transaction();
     txn.insert(namespace::LOCAL_IDENTITY.to_vec(), vec![1, 2, 3]);
     let error = txn.local_identity().err().unwrap();
-    assert!(matches!(&error, Error::CorruptRecord { key, .. } if key == "local/identity"), "{error}");
+    assert!(
+        matches!(&error, Error::CorruptRecord { key, .. } if key == "local/identity"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -95,5 +113,9 @@ fn second_open_of_a_folder_reports_it_in_use() {
     let (folder, _store) = open_temporary();
     let error = Store::open(folder.path()).unwrap_err();
     assert!(matches!(error, Error::StoreLocked { .. }), "{error}");
-    assert!(error.to_string().contains(&folder.path().display().to_string()));
+    assert!(
+        error
+            .to_string()
+            .contains(&folder.path().display().to_string())
+    );
 }

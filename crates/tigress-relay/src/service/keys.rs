@@ -34,15 +34,20 @@ impl KeysService {
         Ok(caller)
     }
 
-    async fn upload(&self, request: Request<UploadPreKeysRequest>) -> Result<UploadPreKeysResponse, RelayError> {
+    async fn upload(
+        &self,
+        request: Request<UploadPreKeysRequest>,
+    ) -> Result<UploadPreKeysResponse, RelayError> {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
         caller.check_own("address", &request.address)?;
 
         // The stored identity key was checked at registration.
-        let identity = decode_identity_key(&caller.record.identity_key).map_err(|error| RelayError::CorruptRecord {
-            key: format!("devices/{}", caller.uuid),
-            message: format!("identity_key {error}"),
+        let identity = decode_identity_key(&caller.record.identity_key).map_err(|error| {
+            RelayError::CorruptRecord {
+                key: format!("devices/{}", caller.uuid),
+                message: format!("identity_key {error}"),
+            }
         })?;
         let max = self.config.max_prekeys_per_upload;
         let signed_prekey = request
@@ -56,7 +61,12 @@ impl KeysService {
             .map(|key| validate::kyber_prekey("kyber_last_resort_prekey", Some(key), &identity))
             .transpose()?;
         validate::one_time_prekeys("one_time_prekeys", &request.one_time_prekeys, max)?;
-        validate::one_time_kyber_prekeys("one_time_kyber_prekeys", &request.one_time_kyber_prekeys, max, &identity)?;
+        validate::one_time_kyber_prekeys(
+            "one_time_kyber_prekeys",
+            &request.one_time_kyber_prekeys,
+            max,
+            &identity,
+        )?;
 
         let update = PreKeyUpdate {
             signed_prekey,
@@ -76,7 +86,10 @@ impl KeysService {
         })
     }
 
-    async fn count(&self, request: Request<GetPreKeyCountRequest>) -> Result<GetPreKeyCountResponse, RelayError> {
+    async fn count(
+        &self,
+        request: Request<GetPreKeyCountRequest>,
+    ) -> Result<GetPreKeyCountResponse, RelayError> {
         let caller = self.caller(&request).await?;
         caller.check_own("address", &request.get_ref().address)?;
         let counts = self.storage.prekey_counts(caller.uuid).await?;
@@ -86,15 +99,27 @@ impl KeysService {
         })
     }
 
-    async fn bundle(&self, request: Request<GetPreKeyBundleRequest>) -> Result<GetPreKeyBundleResponse, RelayError> {
+    async fn bundle(
+        &self,
+        request: Request<GetPreKeyBundleRequest>,
+    ) -> Result<GetPreKeyBundleResponse, RelayError> {
         self.caller(&request).await?;
         let address = parse_address("address", &request.get_ref().address)?;
-        let unknown = || RelayError::UnknownAddress { field: "address", address: address.to_string() };
-        let taken = self.storage.take_bundle(address.uuid()).await?.ok_or_else(unknown)?;
+        let unknown = || RelayError::UnknownAddress {
+            field: "address",
+            address: address.to_string(),
+        };
+        let taken = self
+            .storage
+            .take_bundle(address.uuid())
+            .await?
+            .ok_or_else(unknown)?;
 
         let record = taken.record;
         let kyber_prekey_is_last_resort = taken.one_time_kyber_prekey.is_none();
-        let kyber_prekey = taken.one_time_kyber_prekey.or(record.kyber_last_resort_prekey);
+        let kyber_prekey = taken
+            .one_time_kyber_prekey
+            .or(record.kyber_last_resort_prekey);
         tracing::debug!(
             peer = %address,
             one_time_prekey = taken.one_time_prekey.is_some(),
@@ -116,17 +141,35 @@ impl KeysService {
 #[tonic::async_trait]
 impl Keys for KeysService {
     #[instrument(skip_all, fields(device = field::Empty))]
-    async fn upload_pre_keys(&self, request: Request<UploadPreKeysRequest>) -> Result<Response<UploadPreKeysResponse>, Status> {
-        self.upload(request).await.map(Response::new).map_err(|error| reject("UploadPreKeys", error))
+    async fn upload_pre_keys(
+        &self,
+        request: Request<UploadPreKeysRequest>,
+    ) -> Result<Response<UploadPreKeysResponse>, Status> {
+        self.upload(request)
+            .await
+            .map(Response::new)
+            .map_err(|error| reject("UploadPreKeys", error))
     }
 
     #[instrument(skip_all, fields(device = field::Empty))]
-    async fn get_pre_key_count(&self, request: Request<GetPreKeyCountRequest>) -> Result<Response<GetPreKeyCountResponse>, Status> {
-        self.count(request).await.map(Response::new).map_err(|error| reject("GetPreKeyCount", error))
+    async fn get_pre_key_count(
+        &self,
+        request: Request<GetPreKeyCountRequest>,
+    ) -> Result<Response<GetPreKeyCountResponse>, Status> {
+        self.count(request)
+            .await
+            .map(Response::new)
+            .map_err(|error| reject("GetPreKeyCount", error))
     }
 
     #[instrument(skip_all, fields(device = field::Empty))]
-    async fn get_pre_key_bundle(&self, request: Request<GetPreKeyBundleRequest>) -> Result<Response<GetPreKeyBundleResponse>, Status> {
-        self.bundle(request).await.map(Response::new).map_err(|error| reject("GetPreKeyBundle", error))
+    async fn get_pre_key_bundle(
+        &self,
+        request: Request<GetPreKeyBundleRequest>,
+    ) -> Result<Response<GetPreKeyBundleResponse>, Status> {
+        self.bundle(request)
+            .await
+            .map(Response::new)
+            .map_err(|error| reject("GetPreKeyBundle", error))
     }
 }

@@ -4,15 +4,18 @@ use std::sync::Arc;
 
 use tigress_proto::relay::v1::mailbox_server::Mailbox;
 use tigress_proto::relay::v1::{
-    AcknowledgeEnvelopesRequest, AcknowledgeEnvelopesResponse, Envelope, EnvelopeType, FetchEnvelopesRequest,
-    FetchEnvelopesResponse, SendEnvelopeRequest, SendEnvelopeResponse,
+    AcknowledgeEnvelopesRequest, AcknowledgeEnvelopesResponse, Envelope, EnvelopeType,
+    FetchEnvelopesRequest, FetchEnvelopesResponse, SendEnvelopeRequest, SendEnvelopeResponse,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Span, field, instrument};
 
 use super::now_ms;
 use crate::auth::{Caller, authenticate, parse_address};
-use crate::config::{DEFAULT_FETCH_LIMIT, MAX_ACKNOWLEDGE_IDS, MAX_FETCH_LIMIT, MAX_FETCH_RESPONSE_BYTES, RelayConfig};
+use crate::config::{
+    DEFAULT_FETCH_LIMIT, MAX_ACKNOWLEDGE_IDS, MAX_FETCH_LIMIT, MAX_FETCH_RESPONSE_BYTES,
+    RelayConfig,
+};
 use crate::error::{RelayError, reject};
 use crate::storage::Storage;
 
@@ -36,17 +39,31 @@ impl MailboxService {
         Ok(caller)
     }
 
-    async fn send(&self, request: Request<SendEnvelopeRequest>) -> Result<SendEnvelopeResponse, RelayError> {
+    async fn send(
+        &self,
+        request: Request<SendEnvelopeRequest>,
+    ) -> Result<SendEnvelopeResponse, RelayError> {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
         let destination = parse_address("destination", &request.destination)?;
         if request.client_message_id.len() != CLIENT_MESSAGE_ID_LEN {
-            let rule = format!("must be {CLIENT_MESSAGE_ID_LEN} bytes, got {}", request.client_message_id.len());
+            let rule = format!(
+                "must be {CLIENT_MESSAGE_ID_LEN} bytes, got {}",
+                request.client_message_id.len()
+            );
             return Err(RelayError::invalid("client_message_id", rule));
         }
         let envelope_type = match EnvelopeType::try_from(request.r#type) {
             Ok(EnvelopeType::PrekeyMessage | EnvelopeType::SignalMessage) => request.r#type,
-            _ => return Err(RelayError::invalid("type", format!("{} is not PREKEY_MESSAGE (1) or SIGNAL_MESSAGE (2)", request.r#type))),
+            _ => {
+                return Err(RelayError::invalid(
+                    "type",
+                    format!(
+                        "{} is not PREKEY_MESSAGE (1) or SIGNAL_MESSAGE (2)",
+                        request.r#type
+                    ),
+                ));
+            }
         };
         if request.content.is_empty() {
             return Err(RelayError::invalid("content", "is empty"));
@@ -59,7 +76,10 @@ impl MailboxService {
             });
         }
         if self.storage.device(destination.uuid()).await?.is_none() {
-            return Err(RelayError::UnknownAddress { field: "destination", address: destination.to_string() });
+            return Err(RelayError::UnknownAddress {
+                field: "destination",
+                address: destination.to_string(),
+            });
         }
 
         let envelope = Envelope {
@@ -71,37 +91,77 @@ impl MailboxService {
             server_timestamp_ms: now_ms(),
         };
         let size = envelope.content.len();
-        let enqueued = self.storage.enqueue(destination.uuid(), caller.uuid, envelope).await?;
-        tracing::debug!(envelope_id = enqueued.envelope_id, size, duplicate = enqueued.duplicate, "envelope queued");
-        Ok(SendEnvelopeResponse { envelope_id: enqueued.envelope_id, duplicate: enqueued.duplicate })
+        let enqueued = self
+            .storage
+            .enqueue(destination.uuid(), caller.uuid, envelope)
+            .await?;
+        tracing::debug!(
+            envelope_id = enqueued.envelope_id,
+            size,
+            duplicate = enqueued.duplicate,
+            "envelope queued"
+        );
+        Ok(SendEnvelopeResponse {
+            envelope_id: enqueued.envelope_id,
+            duplicate: enqueued.duplicate,
+        })
     }
 
-    async fn fetch(&self, request: Request<FetchEnvelopesRequest>) -> Result<FetchEnvelopesResponse, RelayError> {
+    async fn fetch(
+        &self,
+        request: Request<FetchEnvelopesRequest>,
+    ) -> Result<FetchEnvelopesResponse, RelayError> {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
         caller.check_own("address", &request.address)?;
         let limit = match request.limit {
             0 => DEFAULT_FETCH_LIMIT,
             limit if limit > MAX_FETCH_LIMIT => {
-                return Err(RelayError::invalid("limit", format!("{limit} is more than the maximum of {MAX_FETCH_LIMIT}")));
+                return Err(RelayError::invalid(
+                    "limit",
+                    format!("{limit} is more than the maximum of {MAX_FETCH_LIMIT}"),
+                ));
             }
             limit => limit,
         };
-        let fetched = self.storage.fetch(caller.uuid, limit as usize, MAX_FETCH_RESPONSE_BYTES).await?;
-        tracing::debug!(envelopes = fetched.envelopes.len(), more = fetched.more, "mailbox fetched");
-        Ok(FetchEnvelopesResponse { envelopes: fetched.envelopes, more: fetched.more })
+        let fetched = self
+            .storage
+            .fetch(caller.uuid, limit as usize, MAX_FETCH_RESPONSE_BYTES)
+            .await?;
+        tracing::debug!(
+            envelopes = fetched.envelopes.len(),
+            more = fetched.more,
+            "mailbox fetched"
+        );
+        Ok(FetchEnvelopesResponse {
+            envelopes: fetched.envelopes,
+            more: fetched.more,
+        })
     }
 
-    async fn acknowledge(&self, request: Request<AcknowledgeEnvelopesRequest>) -> Result<AcknowledgeEnvelopesResponse, RelayError> {
+    async fn acknowledge(
+        &self,
+        request: Request<AcknowledgeEnvelopesRequest>,
+    ) -> Result<AcknowledgeEnvelopesResponse, RelayError> {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
         caller.check_own("address", &request.address)?;
         if request.envelope_ids.len() > MAX_ACKNOWLEDGE_IDS {
-            let rule = format!("has {} ids, more than the maximum of {MAX_ACKNOWLEDGE_IDS}", request.envelope_ids.len());
+            let rule = format!(
+                "has {} ids, more than the maximum of {MAX_ACKNOWLEDGE_IDS}",
+                request.envelope_ids.len()
+            );
             return Err(RelayError::invalid("envelope_ids", rule));
         }
-        let removed = self.storage.acknowledge(caller.uuid, &request.envelope_ids).await?;
-        tracing::debug!(requested = request.envelope_ids.len(), removed, "envelopes acknowledged");
+        let removed = self
+            .storage
+            .acknowledge(caller.uuid, &request.envelope_ids)
+            .await?;
+        tracing::debug!(
+            requested = request.envelope_ids.len(),
+            removed,
+            "envelopes acknowledged"
+        );
         Ok(AcknowledgeEnvelopesResponse { removed })
     }
 }
@@ -109,13 +169,25 @@ impl MailboxService {
 #[tonic::async_trait]
 impl Mailbox for MailboxService {
     #[instrument(skip_all, fields(device = field::Empty))]
-    async fn send_envelope(&self, request: Request<SendEnvelopeRequest>) -> Result<Response<SendEnvelopeResponse>, Status> {
-        self.send(request).await.map(Response::new).map_err(|error| reject("SendEnvelope", error))
+    async fn send_envelope(
+        &self,
+        request: Request<SendEnvelopeRequest>,
+    ) -> Result<Response<SendEnvelopeResponse>, Status> {
+        self.send(request)
+            .await
+            .map(Response::new)
+            .map_err(|error| reject("SendEnvelope", error))
     }
 
     #[instrument(skip_all, fields(device = field::Empty))]
-    async fn fetch_envelopes(&self, request: Request<FetchEnvelopesRequest>) -> Result<Response<FetchEnvelopesResponse>, Status> {
-        self.fetch(request).await.map(Response::new).map_err(|error| reject("FetchEnvelopes", error))
+    async fn fetch_envelopes(
+        &self,
+        request: Request<FetchEnvelopesRequest>,
+    ) -> Result<Response<FetchEnvelopesResponse>, Status> {
+        self.fetch(request)
+            .await
+            .map(Response::new)
+            .map_err(|error| reject("FetchEnvelopes", error))
     }
 
     #[instrument(skip_all, fields(device = field::Empty))]
@@ -123,6 +195,9 @@ impl Mailbox for MailboxService {
         &self,
         request: Request<AcknowledgeEnvelopesRequest>,
     ) -> Result<Response<AcknowledgeEnvelopesResponse>, Status> {
-        self.acknowledge(request).await.map(Response::new).map_err(|error| reject("AcknowledgeEnvelopes", error))
+        self.acknowledge(request)
+            .await
+            .map(Response::new)
+            .map_err(|error| reject("AcknowledgeEnvelopes", error))
     }
 }

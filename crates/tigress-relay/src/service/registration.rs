@@ -4,9 +4,13 @@ use std::sync::Arc;
 
 use rand::Rng;
 use tigress_core::DeviceAddress;
-use tigress_core::keys::{check_registration_id, decode_identity_key, registration_message, verify_signature};
+use tigress_core::keys::{
+    check_registration_id, decode_identity_key, registration_message, verify_signature,
+};
 use tigress_proto::relay::v1::registration_server::Registration;
-use tigress_proto::relay::v1::{CreateChallengeRequest, CreateChallengeResponse, RegisterDeviceRequest, RegisterDeviceResponse};
+use tigress_proto::relay::v1::{
+    CreateChallengeRequest, CreateChallengeResponse, RegisterDeviceRequest, RegisterDeviceResponse,
+};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 use uuid::Uuid;
@@ -34,15 +38,28 @@ impl RegistrationService {
     async fn issue_challenge(&self) -> Result<CreateChallengeResponse, RelayError> {
         let challenge: [u8; CHALLENGE_LEN] = rand::rng().random();
         let expires_at_ms = now_ms() + CHALLENGE_TTL.as_millis() as u64;
-        self.storage.insert_challenge(challenge, expires_at_ms).await?;
-        Ok(CreateChallengeResponse { challenge: challenge.to_vec(), expires_at_ms })
+        self.storage
+            .insert_challenge(challenge, expires_at_ms)
+            .await?;
+        Ok(CreateChallengeResponse {
+            challenge: challenge.to_vec(),
+            expires_at_ms,
+        })
     }
 
-    async fn register(&self, request: RegisterDeviceRequest) -> Result<RegisterDeviceResponse, RelayError> {
-        let identity = decode_identity_key(&request.identity_key).map_err(RelayError::invalid_key("identity_key"))?;
-        check_registration_id(request.registration_id).map_err(RelayError::invalid_key("registration_id"))?;
+    async fn register(
+        &self,
+        request: RegisterDeviceRequest,
+    ) -> Result<RegisterDeviceResponse, RelayError> {
+        let identity = decode_identity_key(&request.identity_key)
+            .map_err(RelayError::invalid_key("identity_key"))?;
+        check_registration_id(request.registration_id)
+            .map_err(RelayError::invalid_key("registration_id"))?;
         if request.challenge.len() != CHALLENGE_LEN {
-            let rule = format!("must be {CHALLENGE_LEN} bytes from CreateChallenge, got {}", request.challenge.len());
+            let rule = format!(
+                "must be {CHALLENGE_LEN} bytes from CreateChallenge, got {}",
+                request.challenge.len()
+            );
             return Err(RelayError::invalid("challenge", rule));
         }
         let message = registration_message(&request.challenge, &request.identity_key);
@@ -50,12 +67,26 @@ impl RegistrationService {
             .map_err(RelayError::invalid_key("challenge_signature"))?;
 
         let max = self.config.max_prekeys_per_upload;
-        let signed_prekey = validate::signed_prekey("signed_prekey", request.signed_prekey.as_ref(), &identity)?;
-        let last_resort = validate::kyber_prekey("kyber_last_resort_prekey", request.kyber_last_resort_prekey.as_ref(), &identity)?;
+        let signed_prekey =
+            validate::signed_prekey("signed_prekey", request.signed_prekey.as_ref(), &identity)?;
+        let last_resort = validate::kyber_prekey(
+            "kyber_last_resort_prekey",
+            request.kyber_last_resort_prekey.as_ref(),
+            &identity,
+        )?;
         validate::one_time_prekeys("one_time_prekeys", &request.one_time_prekeys, max)?;
-        validate::one_time_kyber_prekeys("one_time_kyber_prekeys", &request.one_time_kyber_prekeys, max, &identity)?;
+        validate::one_time_kyber_prekeys(
+            "one_time_kyber_prekeys",
+            &request.one_time_kyber_prekeys,
+            max,
+            &identity,
+        )?;
 
-        if !self.storage.take_challenge(&request.challenge, now_ms()).await? {
+        if !self
+            .storage
+            .take_challenge(&request.challenge, now_ms())
+            .await?
+        {
             return Err(RelayError::ChallengeNotValid);
         }
 
@@ -79,19 +110,34 @@ impl RegistrationService {
 
         let address = DeviceAddress::primary(uuid).to_string();
         tracing::info!(device = %address, "device registered");
-        Ok(RegisterDeviceResponse { address, credential: credential.text })
+        Ok(RegisterDeviceResponse {
+            address,
+            credential: credential.text,
+        })
     }
 }
 
 #[tonic::async_trait]
 impl Registration for RegistrationService {
     #[instrument(skip_all)]
-    async fn create_challenge(&self, _request: Request<CreateChallengeRequest>) -> Result<Response<CreateChallengeResponse>, Status> {
-        self.issue_challenge().await.map(Response::new).map_err(|error| reject("CreateChallenge", error))
+    async fn create_challenge(
+        &self,
+        _request: Request<CreateChallengeRequest>,
+    ) -> Result<Response<CreateChallengeResponse>, Status> {
+        self.issue_challenge()
+            .await
+            .map(Response::new)
+            .map_err(|error| reject("CreateChallenge", error))
     }
 
     #[instrument(skip_all)]
-    async fn register_device(&self, request: Request<RegisterDeviceRequest>) -> Result<Response<RegisterDeviceResponse>, Status> {
-        self.register(request.into_inner()).await.map(Response::new).map_err(|error| reject("RegisterDevice", error))
+    async fn register_device(
+        &self,
+        request: Request<RegisterDeviceRequest>,
+    ) -> Result<Response<RegisterDeviceResponse>, Status> {
+        self.register(request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(|error| reject("RegisterDevice", error))
     }
 }

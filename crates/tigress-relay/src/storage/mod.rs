@@ -104,7 +104,8 @@ pub trait Storage: Send + Sync + 'static {
     async fn device(&self, uuid: Uuid) -> StorageResult<Option<DeviceRecord>>;
 
     /// Replaces prekeys of a device and returns the counts afterwards, durably.
-    async fn update_prekeys(&self, uuid: Uuid, update: PreKeyUpdate) -> StorageResult<PreKeyCounts>;
+    async fn update_prekeys(&self, uuid: Uuid, update: PreKeyUpdate)
+    -> StorageResult<PreKeyCounts>;
 
     /// Counts a device's one-time prekeys.
     async fn prekey_counts(&self, uuid: Uuid) -> StorageResult<PreKeyCounts>;
@@ -115,7 +116,12 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Queues an envelope for `destination`, durably. A repeat of the same source, destination
     /// and client message id stores nothing and returns the first envelope's id.
-    async fn enqueue(&self, destination: Uuid, source: Uuid, envelope: Envelope) -> StorageResult<Enqueued>;
+    async fn enqueue(
+        &self,
+        destination: Uuid,
+        source: Uuid,
+        envelope: Envelope,
+    ) -> StorageResult<Enqueued>;
 
     /// Reads up to `limit` envelopes of a mailbox, oldest first, stopping before `max_bytes` of
     /// content (but always returning at least one envelope when any is queued).

@@ -27,7 +27,10 @@ use tigress_proto::relay::v1::{EcPreKey, Envelope, KyberPreKey};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::{DeviceRecord, Enqueued, Fetched, NewDevice, PreKeyCounts, PreKeyUpdate, Storage, StorageResult, TakenBundle};
+use super::{
+    DeviceRecord, Enqueued, Fetched, NewDevice, PreKeyCounts, PreKeyUpdate, Storage, StorageResult,
+    TakenBundle,
+};
 use crate::error::RelayError;
 
 /// The layout version this code reads and writes.
@@ -99,9 +102,14 @@ impl SledStorage {
     pub fn open(path: &Path) -> Result<Self, OpenError> {
         let sled_error = |source: sled::Error| {
             if source.to_string().contains("could not acquire lock") {
-                OpenError::Locked { path: path.to_owned() }
+                OpenError::Locked {
+                    path: path.to_owned(),
+                }
             } else {
-                OpenError::Sled { path: path.to_owned(), source }
+                OpenError::Sled {
+                    path: path.to_owned(),
+                    source,
+                }
             }
         };
         let db = sled::Config::new().path(path).open().map_err(sled_error)?;
@@ -148,7 +156,11 @@ impl SledStorage {
         })
     }
 
-    fn first_prekey(&self, uuid: Uuid, kind: u8) -> StorageResult<Option<(sled::IVec, sled::IVec)>> {
+    fn first_prekey(
+        &self,
+        uuid: Uuid,
+        kind: u8,
+    ) -> StorageResult<Option<(sled::IVec, sled::IVec)>> {
         self.prekeys
             .scan_prefix(prekey_prefix(uuid, kind))
             .next()
@@ -157,13 +169,22 @@ impl SledStorage {
     }
 
     fn read_device(&self, uuid: Uuid) -> StorageResult<Option<DeviceRecord>> {
-        let Some(bytes) = self.devices.get(uuid.as_bytes()).map_err(storage_error("read a device"))? else {
+        let Some(bytes) = self
+            .devices
+            .get(uuid.as_bytes())
+            .map_err(storage_error("read a device"))?
+        else {
             return Ok(None);
         };
         decode(&format!("devices/{uuid}"), &bytes).map(Some)
     }
 
-    fn replace_prekeys(&self, uuid: Uuid, update: &PreKeyUpdate, mut record: DeviceRecord) -> StorageResult<()> {
+    fn replace_prekeys(
+        &self,
+        uuid: Uuid,
+        update: &PreKeyUpdate,
+        mut record: DeviceRecord,
+    ) -> StorageResult<()> {
         let mut batch = sled::Batch::default();
         if !update.one_time_prekeys.is_empty() {
             self.remove_all(uuid, KIND_EC, &mut batch)?;
@@ -174,7 +195,10 @@ impl SledStorage {
         if !update.one_time_kyber_prekeys.is_empty() {
             self.remove_all(uuid, KIND_KYBER, &mut batch)?;
             for key in &update.one_time_kyber_prekeys {
-                batch.insert(prekey_key(uuid, KIND_KYBER, key.key_id), key.encode_to_vec());
+                batch.insert(
+                    prekey_key(uuid, KIND_KYBER, key.key_id),
+                    key.encode_to_vec(),
+                );
             }
         }
         if let Some(signed) = &update.signed_prekey {
@@ -214,7 +238,11 @@ impl Storage for SledStorage {
     }
 
     async fn take_challenge(&self, challenge: &[u8], now_ms: u64) -> StorageResult<bool> {
-        let Some(expiry) = self.challenges.remove(challenge).map_err(storage_error("take a challenge"))? else {
+        let Some(expiry) = self
+            .challenges
+            .remove(challenge)
+            .map_err(storage_error("take a challenge"))?
+        else {
             return Ok(false);
         };
         let expires_at_ms = decode_u64("challenges", &expiry)?;
@@ -224,10 +252,16 @@ impl Storage for SledStorage {
     async fn create_device(&self, device: NewDevice) -> StorageResult<()> {
         let mut batch = sled::Batch::default();
         for key in &device.one_time_prekeys {
-            batch.insert(prekey_key(device.uuid, KIND_EC, key.key_id), key.encode_to_vec());
+            batch.insert(
+                prekey_key(device.uuid, KIND_EC, key.key_id),
+                key.encode_to_vec(),
+            );
         }
         for key in &device.one_time_kyber_prekeys {
-            batch.insert(prekey_key(device.uuid, KIND_KYBER, key.key_id), key.encode_to_vec());
+            batch.insert(
+                prekey_key(device.uuid, KIND_KYBER, key.key_id),
+                key.encode_to_vec(),
+            );
         }
         let encoded = device.record.encode_to_vec();
         (&self.devices, &self.prekeys)
@@ -244,13 +278,19 @@ impl Storage for SledStorage {
         self.read_device(uuid)
     }
 
-    async fn update_prekeys(&self, uuid: Uuid, update: PreKeyUpdate) -> StorageResult<PreKeyCounts> {
+    async fn update_prekeys(
+        &self,
+        uuid: Uuid,
+        update: PreKeyUpdate,
+    ) -> StorageResult<PreKeyCounts> {
         let counts = {
             let _guard = self.lock_device(uuid);
-            let record = self.read_device(uuid)?.ok_or_else(|| RelayError::UnknownAddress {
-                field: "address",
-                address: tigress_core::DeviceAddress::primary(uuid).to_string(),
-            })?;
+            let record = self
+                .read_device(uuid)?
+                .ok_or_else(|| RelayError::UnknownAddress {
+                    field: "address",
+                    address: tigress_core::DeviceAddress::primary(uuid).to_string(),
+                })?;
             self.replace_prekeys(uuid, &update, record)?;
             self.count_prekeys(uuid)?
         };
@@ -275,12 +315,21 @@ impl Storage for SledStorage {
             for (key, _) in ec.iter().chain(kyber.iter()) {
                 batch.remove(key.clone());
             }
-            self.prekeys.apply_batch(batch).map_err(storage_error("consume prekeys"))?;
+            self.prekeys
+                .apply_batch(batch)
+                .map_err(storage_error("consume prekeys"))?;
 
-            let one_time_prekey = ec.map(|(key, value)| decode::<EcPreKey>(&printable(&key), &value)).transpose()?;
-            let one_time_kyber_prekey =
-                kyber.map(|(key, value)| decode::<KyberPreKey>(&printable(&key), &value)).transpose()?;
-            TakenBundle { record, one_time_prekey, one_time_kyber_prekey }
+            let one_time_prekey = ec
+                .map(|(key, value)| decode::<EcPreKey>(&printable(&key), &value))
+                .transpose()?;
+            let one_time_kyber_prekey = kyber
+                .map(|(key, value)| decode::<KyberPreKey>(&printable(&key), &value))
+                .transpose()?;
+            TakenBundle {
+                record,
+                one_time_prekey,
+                one_time_kyber_prekey,
+            }
         };
         if taken.one_time_prekey.is_some() || taken.one_time_kyber_prekey.is_some() {
             self.flusher.flush().await?;
@@ -288,22 +337,42 @@ impl Storage for SledStorage {
         Ok(Some(taken))
     }
 
-    async fn enqueue(&self, destination: Uuid, source: Uuid, mut envelope: Envelope) -> StorageResult<Enqueued> {
-        let envelope_id = self.db.generate_id().map_err(storage_error("assign an envelope id"))?;
+    async fn enqueue(
+        &self,
+        destination: Uuid,
+        source: Uuid,
+        mut envelope: Envelope,
+    ) -> StorageResult<Enqueued> {
+        let envelope_id = self
+            .db
+            .generate_id()
+            .map_err(storage_error("assign an envelope id"))?;
         envelope.id = envelope_id;
         let queue_key = queue_key(destination, envelope_id);
-        let sent_key = [source.as_bytes().as_slice(), destination.as_bytes(), &envelope.client_message_id].concat();
+        let sent_key = [
+            source.as_bytes().as_slice(),
+            destination.as_bytes(),
+            &envelope.client_message_id,
+        ]
+        .concat();
         let encoded = envelope.encode_to_vec();
 
         let enqueued = (&self.queue, &self.sent)
             .transaction(|(queue, sent)| {
                 if let Some(existing) = sent.get(&sent_key)? {
-                    let envelope_id = decode_u64("sent", &existing).map_err(ConflictableTransactionError::Abort)?;
-                    return Ok(Enqueued { envelope_id, duplicate: true });
+                    let envelope_id = decode_u64("sent", &existing)
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    return Ok(Enqueued {
+                        envelope_id,
+                        duplicate: true,
+                    });
                 }
                 queue.insert(queue_key.as_slice(), encoded.as_slice())?;
                 sent.insert(sent_key.as_slice(), &envelope_id.to_be_bytes())?;
-                Ok(Enqueued { envelope_id, duplicate: false })
+                Ok(Enqueued {
+                    envelope_id,
+                    duplicate: false,
+                })
             })
             .map_err(RelayError::from)?;
 
@@ -356,7 +425,11 @@ fn check_format_version(db: &sled::Db, path: &Path) -> Result<(), FormatCheck> {
     let meta = db.open_tree("meta").map_err(FormatCheck::Sled)?;
     let current = FORMAT_VERSION.to_be_bytes();
     let previous = meta
-        .compare_and_swap(FORMAT_VERSION_KEY, None as Option<&[u8]>, Some(current.as_slice()))
+        .compare_and_swap(
+            FORMAT_VERSION_KEY,
+            None as Option<&[u8]>,
+            Some(current.as_slice()),
+        )
         .map_err(FormatCheck::Sled)?;
     let Err(existing) = previous else {
         return Ok(());
@@ -403,7 +476,11 @@ impl GroupFlusher {
                     waiters.extend(incoming.try_iter());
                     let started = Instant::now();
                     let outcome = db.flush().map(drop).map_err(|error| error.to_string());
-                    tracing::trace!(waiters = waiters.len(), elapsed_us = started.elapsed().as_micros() as u64, "flushed");
+                    tracing::trace!(
+                        waiters = waiters.len(),
+                        elapsed_us = started.elapsed().as_micros() as u64,
+                        "flushed"
+                    );
                     if let Err(error) = &outcome {
                         tracing::error!(%error, waiters = waiters.len(), "flush to disk failed");
                     }
@@ -413,18 +490,27 @@ impl GroupFlusher {
                     }
                 }
             })?;
-        Ok(Self { requests: Some(requests), thread: Some(thread) })
+        Ok(Self {
+            requests: Some(requests),
+            thread: Some(thread),
+        })
     }
 
     /// Waits until everything written before the call is on disk.
     async fn flush(&self) -> StorageResult<()> {
         let (done, wait) = oneshot::channel();
-        let stopped = || RelayError::Storage { op: "flush to disk", message: "the flusher thread stopped".to_owned() };
+        let stopped = || RelayError::Storage {
+            op: "flush to disk",
+            message: "the flusher thread stopped".to_owned(),
+        };
         let requests = self.requests.as_ref().ok_or_else(stopped)?;
         requests.send(done).map_err(|_| stopped())?;
         wait.await
             .map_err(|_| stopped())?
-            .map_err(|message| RelayError::Storage { op: "flush to disk", message })
+            .map_err(|message| RelayError::Storage {
+                op: "flush to disk",
+                message,
+            })
     }
 }
 
@@ -452,7 +538,10 @@ fn queue_key(owner: Uuid, envelope_id: u64) -> Vec<u8> {
 }
 
 fn decode<T: Message + Default>(key: &str, bytes: &[u8]) -> StorageResult<T> {
-    T::decode(bytes).map_err(|error| RelayError::CorruptRecord { key: key.to_owned(), message: error.to_string() })
+    T::decode(bytes).map_err(|error| RelayError::CorruptRecord {
+        key: key.to_owned(),
+        message: error.to_string(),
+    })
 }
 
 fn decode_u64(tree: &str, bytes: &[u8]) -> StorageResult<u64> {
@@ -468,5 +557,8 @@ fn printable(key: &[u8]) -> String {
 }
 
 fn storage_error(op: &'static str) -> impl Fn(sled::Error) -> RelayError {
-    move |error| RelayError::Storage { op, message: error.to_string() }
+    move |error| RelayError::Storage {
+        op,
+        message: error.to_string(),
+    }
 }

@@ -38,7 +38,11 @@ impl TestRelay {
         let task = tokio::spawn(relay.serve(listener, async {
             let _ = stopped.await;
         }));
-        Self { address, shutdown: Some(shutdown), task: Some(task) }
+        Self {
+            address,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
     }
 
     /// Stops serving and waits until the storage is flushed and closed.
@@ -52,7 +56,11 @@ impl TestRelay {
     }
 
     pub(crate) async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.address)).unwrap().connect().await.unwrap()
+        Channel::from_shared(format!("http://{}", self.address))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
     }
 
     pub(crate) async fn registration(&self) -> RegistrationClient<Channel> {
@@ -91,9 +99,13 @@ impl DeviceKeys {
         let identity = txn.create_identity(&mut rng).unwrap();
         let registration_id = txn.local_registration_id().unwrap();
         let signed = txn.generate_signed_prekey(now, &mut rng).unwrap();
-        let last_resort = txn.generate_last_resort_kyber_prekey(now, &mut rng).unwrap();
+        let last_resort = txn
+            .generate_last_resort_kyber_prekey(now, &mut rng)
+            .unwrap();
         let one_time_prekeys = txn.generate_one_time_prekeys(one_time, &mut rng).unwrap();
-        let one_time_kyber_prekeys = txn.generate_one_time_kyber_prekeys(one_time, now, &mut rng).unwrap();
+        let one_time_kyber_prekeys = txn
+            .generate_one_time_kyber_prekeys(one_time, now, &mut rng)
+            .unwrap();
         txn.commit(Durability::Flushed).unwrap();
 
         let kyber = |key: tigress_core::prekeys::PublicSignedKey| KyberPreKey {
@@ -104,11 +116,18 @@ impl DeviceKeys {
         Self {
             identity_key: identity.identity_key().serialize().to_vec(),
             registration_id,
-            signed_prekey: SignedPreKey { key_id: signed.id, public_key: signed.public_key, signature: signed.signature },
+            signed_prekey: SignedPreKey {
+                key_id: signed.id,
+                public_key: signed.public_key,
+                signature: signed.signature,
+            },
             kyber_last_resort_prekey: kyber(last_resort),
             one_time_prekeys: one_time_prekeys
                 .into_iter()
-                .map(|key| EcPreKey { key_id: key.id, public_key: key.public_key })
+                .map(|key| EcPreKey {
+                    key_id: key.id,
+                    public_key: key.public_key,
+                })
                 .collect(),
             one_time_kyber_prekeys: one_time_kyber_prekeys.into_iter().map(kyber).collect(),
             folder,
@@ -119,7 +138,11 @@ impl DeviceKeys {
     /// Signs `message` with the identity key.
     pub(crate) fn sign(&self, message: &[u8]) -> Vec<u8> {
         let identity = self.store.transaction().local_identity().unwrap();
-        identity.private_key().calculate_signature(message, &mut rand::rng()).unwrap().to_vec()
+        identity
+            .private_key()
+            .calculate_signature(message, &mut rand::rng())
+            .unwrap()
+            .to_vec()
     }
 
     /// A complete registration request for `challenge`.
@@ -150,9 +173,22 @@ impl TestDevice {
     pub(crate) async fn register(relay: &TestRelay, one_time: usize) -> Self {
         let keys = DeviceKeys::generate(one_time);
         let mut registration = relay.registration().await;
-        let challenge = registration.create_challenge(CreateChallengeRequest {}).await.unwrap().into_inner().challenge;
-        let response = registration.register_device(keys.registration_request(challenge)).await.unwrap().into_inner();
-        Self { keys, address: response.address, credential: response.credential }
+        let challenge = registration
+            .create_challenge(CreateChallengeRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .challenge;
+        let response = registration
+            .register_device(keys.registration_request(challenge))
+            .await
+            .unwrap()
+            .into_inner();
+        Self {
+            keys,
+            address: response.address,
+            credential: response.credential,
+        }
     }
 
     /// Wraps `message` in a request that carries this device's credential.
@@ -164,6 +200,9 @@ impl TestDevice {
 /// Wraps `message` in a request with `authorization: Bearer CREDENTIAL`.
 pub(crate) fn with_credential<T>(message: T, credential: &str) -> Request<T> {
     let mut request = Request::new(message);
-    request.metadata_mut().insert("authorization", format!("Bearer {credential}").parse().unwrap());
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {credential}").parse().unwrap(),
+    );
     request
 }

@@ -51,14 +51,25 @@ fn offers_of_similar_size_pad_alike() {
 
 #[test]
 fn largest_credential_fits_largest_bucket() {
-    let padded = offer_message(MAX_PROVISIONING_INFORMATION_LEN).encode_padded().unwrap();
+    let padded = offer_message(MAX_PROVISIONING_INFORMATION_LEN)
+        .encode_padded()
+        .unwrap();
     assert_eq!(padded.len(), MAX_PADDED_LEN);
 }
 
 #[test]
 fn oversized_message_is_rejected_at_encoding() {
     let error = offer_message(MAX_PADDED_LEN).encode_padded().unwrap_err();
-    assert!(matches!(error, Error::ShareMessageTooLarge { max: MAX_PADDED_LEN, .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            Error::ShareMessageTooLarge {
+                max: MAX_PADDED_LEN,
+                ..
+            }
+        ),
+        "{error}"
+    );
 }
 
 #[test]
@@ -74,13 +85,26 @@ fn decoder_rejects_malformed_plaintexts() {
         ("unpadded", valid[..500].to_vec(), "not a padding bucket"),
         ("version", wrong_version, "unknown format version 2"),
         ("all zero", vec![0; 1024], "unknown format version 0"),
-        ("only version", [vec![1], vec![0; 1023]].concat(), "no padding marker"),
+        (
+            "only version",
+            [vec![1], vec![0; 1023]].concat(),
+            "no padding marker",
+        ),
         ("marker", no_marker, "padding does not start with 0x80"),
-        ("garbage", [vec![1, 0xFF, 0xFF, 0x80], vec![0; 1020]].concat(), "protobuf"),
+        (
+            "garbage",
+            [vec![1, 0xFF, 0xFF, 0x80], vec![0; 1020]].concat(),
+            "protobuf",
+        ),
     ];
     for (name, plaintext, expected) in cases {
-        let error = ShareMessage::decode_padded(&plaintext).unwrap_err().to_string();
-        assert!(error.contains(expected), "{name}: {error:?} lacks {expected:?}");
+        let error = ShareMessage::decode_padded(&plaintext)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(expected),
+            "{name}: {error:?} lacks {expected:?}"
+        );
     }
 }
 
@@ -88,7 +112,10 @@ fn pad(message: &wire::ShareMessage) -> Vec<u8> {
     let mut plaintext = vec![FORMAT_VERSION];
     plaintext.extend(message.encode_to_vec());
     plaintext.push(PADDING_MARKER);
-    let bucket = PADDING_BUCKETS.iter().find(|&&bucket| bucket >= plaintext.len()).unwrap();
+    let bucket = PADDING_BUCKETS
+        .iter()
+        .find(|&&bucket| bucket >= plaintext.len())
+        .unwrap();
     plaintext.resize(*bucket, 0);
     plaintext
 }
@@ -104,19 +131,62 @@ fn decoder_rejects_invalid_fields() {
         message
     };
     let cases: Vec<(&str, wire::ShareMessage, &str)> = vec![
-        ("short id", wire::ShareMessage { share_id: vec![1; 3], ..base.clone() }, "share_id must be 16 bytes, got 3"),
-        ("no body", wire::ShareMessage { body: None, ..base.clone() }, "body is missing"),
+        (
+            "short id",
+            wire::ShareMessage {
+                share_id: vec![1; 3],
+                ..base.clone()
+            },
+            "share_id must be 16 bytes, got 3",
+        ),
+        (
+            "no body",
+            wire::ShareMessage {
+                body: None,
+                ..base.clone()
+            },
+            "body is missing",
+        ),
         ("mode", with_offer(&|offer| offer.mode = 0), "offer.mode 0"),
-        ("no display", with_offer(&|offer| offer.display = None), "offer.display is missing"),
-        ("empty", with_offer(&|offer| offer.provisioning_information.clear()), "is empty"),
-        ("size", with_offer(&|offer| offer.display.as_mut().unwrap().size_bytes = 9), "size_bytes is 9"),
-        ("title", with_offer(&|offer| offer.display.as_mut().unwrap().title = "x".repeat(201)), "title is 201 bytes"),
-        ("escape", with_offer(&|offer| offer.display.as_mut().unwrap().title = "\u{1b}[2J".to_owned()), "control character"),
-        ("folder", with_offer(&|offer| offer.display.as_mut().unwrap().file_name = "../key".to_owned()), "folder separator"),
+        (
+            "no display",
+            with_offer(&|offer| offer.display = None),
+            "offer.display is missing",
+        ),
+        (
+            "empty",
+            with_offer(&|offer| offer.provisioning_information.clear()),
+            "is empty",
+        ),
+        (
+            "size",
+            with_offer(&|offer| offer.display.as_mut().unwrap().size_bytes = 9),
+            "size_bytes is 9",
+        ),
+        (
+            "title",
+            with_offer(&|offer| offer.display.as_mut().unwrap().title = "x".repeat(201)),
+            "title is 201 bytes",
+        ),
+        (
+            "escape",
+            with_offer(&|offer| offer.display.as_mut().unwrap().title = "\u{1b}[2J".to_owned()),
+            "control character",
+        ),
+        (
+            "folder",
+            with_offer(&|offer| offer.display.as_mut().unwrap().file_name = "../key".to_owned()),
+            "folder separator",
+        ),
     ];
     for (name, message, expected) in cases {
-        let error = ShareMessage::decode_padded(&pad(&message)).unwrap_err().to_string();
-        assert!(error.contains(expected), "{name}: {error:?} lacks {expected:?}");
+        let error = ShareMessage::decode_padded(&pad(&message))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(expected),
+            "{name}: {error:?} lacks {expected:?}"
+        );
     }
 }
 

@@ -1,0 +1,328 @@
+//! A device: its home folder, its store, its registration with a relay.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use tigress_core::keys::registration_message;
+use tigress_core::libsignal_protocol::{Fingerprint, IdentityKey};
+use tigress_core::{DeviceAddress, Durability, Store};
+use tigress_proto::relay::v1::{EcPreKey, KyberPreKey, RegisterDeviceRequest, SignedPreKey};
+use tokio::sync::OnceCell;
+
+use crate::error::{ClientError, Result};
+use crate::records::{self, PROFILE, Profile, REGISTRATION_DRAFT};
+use crate::relay::RelayConnection;
+
+/// One-time prekeys of each kind created at registration: the most the relay takes in one
+/// upload, as in Signal.
+pub const ONE_TIME_PREKEY_BATCH: usize = 100;
+
+/// The folder inside a home that holds the device store.
+const STORE_FOLDER: &str = "store";
+
+/// Safety number parameters: version 2 and 5200 hash iterations, as Signal uses.
+const FINGERPRINT_VERSION: u32 = 2;
+const FINGERPRINT_ITERATIONS: u32 = 5200;
+
+/// A device of the SDK: a home folder with its store, and the device's relay registration.
+///
+/// Operations on one device serialise their store transactions, so one `Device` may be shared
+/// between tasks. Only one process may open a home at a time.
+pub struct Device {
+    pub(crate) home: PathBuf,
+    pub(crate) store: Store,
+    relay: OnceCell<RelayConnection>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("home", &self.home)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a device tells about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// The device's address.
+    pub address: DeviceAddress,
+    /// The relay it is registered with.
+    pub relay_url: String,
+    /// The serialized identity key, 33 bytes.
+    pub identity_key: Vec<u8>,
+    /// The registration id.
+    pub registration_id: u32,
+    /// This device's half of every safety number it forms with a peer: 30 digits in six groups
+    /// of five.
+    pub safety_number_half: String,
+}
+
+impl Device {
+    /// Opens the device in `home`, creating the folder and an empty store if needed.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::File`] when the folder cannot be created, [`ClientError::Core`] when the
+    /// store cannot be opened (for example because another process has it open).
+    pub fn open(home: impl AsRef<Path>) -> Result<Self> {
+        let home = home.as_ref().to_owned();
+        create_private_folder(&home)?;
+        let store = Store::open(&home.join(STORE_FOLDER))?;
+        Ok(Self {
+            home,
+            store,
+            relay: OnceCell::new(),
+        })
+    }
+
+    /// Opens the device in `home`, which must exist.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NotRegistered`] when the folder does not exist, or the errors of
+    /// [`open`](Self::open).
+    pub fn open_existing(home: impl AsRef<Path>) -> Result<Self> {
+        let home = home.as_ref();
+        if !home.join(STORE_FOLDER).is_dir() {
+            return Err(ClientError::NotRegistered {
+                home: home.to_owned(),
+            });
+        }
+        Self::open(home)
+    }
+
+    /// The home folder.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// Whether the device is registered with a relay.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Core`] when the store cannot be read.
+    pub fn is_registered(&self) -> Result<bool> {
+        Ok(records::read_committed::<Profile>(&self.store, PROFILE)?.is_some())
+    }
+
+    /// Creates the device's keys and registers it with the relay at `relay_url`.
+    ///
+    /// The keys are stored before the relay is asked, so a failed registration can simply be
+    /// retried and reuses them.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::AlreadyRegistered`], [`ClientError::InvalidRelayUrl`],
+    /// [`ClientError::RelayUnreachable`] or [`ClientError::Relay`].
+    pub async fn register(&self, relay_url: &str) -> Result<DeviceAddress> {
+        if let Some(profile) = records::read_committed::<Profile>(&self.store, PROFILE)? {
+            return Err(ClientError::AlreadyRegistered {
+                home: self.home.clone(),
+                address: profile.address,
+            });
+        }
+        let draft = self.registration_draft()?;
+        let connection = RelayConnection::connect(relay_url).await?;
+        let identity_key = draft.identity_key.clone();
+        let response = connection
+            .register(draft, |challenge| {
+                self.sign(&registration_message(challenge, &identity_key))
+            })
+            .await?;
+
+        let address: DeviceAddress =
+            response
+                .address
+                .parse()
+                .map_err(
+                    |error: tigress_core::Error| ClientError::InvalidRelayResponse {
+                        what: "address",
+                        reason: error.to_string(),
+                    },
+                )?;
+        let profile = Profile {
+            relay_url: relay_url.to_owned(),
+            address: address.to_string(),
+            credential: response.credential,
+        };
+        let txn = self.store.transaction();
+        records::write(&txn, PROFILE.to_vec(), &profile);
+        txn.remove(REGISTRATION_DRAFT.to_vec());
+        txn.commit(Durability::Flushed)?;
+
+        tracing::info!(device = %address, relay = relay_url, "device registered");
+        Ok(address)
+    }
+
+    /// The device's address.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NotRegistered`] before [`register`](Self::register).
+    pub fn address(&self) -> Result<DeviceAddress> {
+        let profile = self.profile()?;
+        profile
+            .address
+            .parse()
+            .map_err(|error: tigress_core::Error| {
+                tigress_core::Error::CorruptRecord {
+                    key: "app/profile".to_owned(),
+                    reason: error.to_string(),
+                }
+                .into()
+            })
+    }
+
+    /// The device's address, relay, identity key and safety number half.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NotRegistered`] before [`register`](Self::register).
+    pub fn info(&self) -> Result<DeviceInfo> {
+        let profile = self.profile()?;
+        let address = self.address()?;
+        let txn = self.store.transaction();
+        let identity = *txn.local_identity()?.identity_key();
+        let registration_id = txn.local_registration_id()?;
+        drop(txn);
+
+        let safety_number = safety_number(&address, &identity, &address, &identity)?;
+        let safety_number_half = safety_number
+            .split_whitespace()
+            .take(6)
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(DeviceInfo {
+            address,
+            relay_url: profile.relay_url,
+            identity_key: identity.serialize().to_vec(),
+            registration_id,
+            safety_number_half,
+        })
+    }
+
+    pub(crate) fn profile(&self) -> Result<Profile> {
+        records::read_committed(&self.store, PROFILE)?.ok_or_else(|| ClientError::NotRegistered {
+            home: self.home.clone(),
+        })
+    }
+
+    /// The authenticated connection to the device's relay, made on first use.
+    pub(crate) async fn relay(&self) -> Result<&RelayConnection> {
+        let profile = self.profile()?;
+        self.relay
+            .get_or_try_init(|| async {
+                RelayConnection::connect(&profile.relay_url)
+                    .await?
+                    .authenticate(&profile.credential)
+            })
+            .await
+    }
+
+    /// Signs `message` with the identity key.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        let identity = self.store.transaction().local_identity()?;
+        let signature = identity
+            .private_key()
+            .calculate_signature(message, &mut rand::rng())
+            .map_err(|error| tigress_core::Error::Key {
+                op: "sign the registration challenge",
+                source: error.into(),
+            })?;
+        Ok(signature.to_vec())
+    }
+
+    /// Returns the keys prepared for registration, creating the identity and prekeys first if
+    /// the store has none.
+    fn registration_draft(&self) -> Result<RegisterDeviceRequest> {
+        let txn = self.store.transaction();
+        if let Some(draft) = records::read::<RegisterDeviceRequest>(&txn, REGISTRATION_DRAFT)? {
+            return Ok(draft);
+        }
+
+        let mut rng = rand::rng();
+        let now = SystemTime::now();
+        let identity = txn.create_identity(&mut rng)?;
+        let signed = txn.generate_signed_prekey(now, &mut rng)?;
+        let last_resort = txn.generate_last_resort_kyber_prekey(now, &mut rng)?;
+        let one_time = txn.generate_one_time_prekeys(ONE_TIME_PREKEY_BATCH, &mut rng)?;
+        let one_time_kyber =
+            txn.generate_one_time_kyber_prekeys(ONE_TIME_PREKEY_BATCH, now, &mut rng)?;
+        let kyber = |key: tigress_core::prekeys::PublicSignedKey| KyberPreKey {
+            key_id: key.id,
+            public_key: key.public_key,
+            signature: key.signature,
+        };
+
+        let draft = RegisterDeviceRequest {
+            identity_key: identity.identity_key().serialize().to_vec(),
+            registration_id: txn.local_registration_id()?,
+            challenge: Vec::new(),
+            challenge_signature: Vec::new(),
+            signed_prekey: Some(SignedPreKey {
+                key_id: signed.id,
+                public_key: signed.public_key,
+                signature: signed.signature,
+            }),
+            kyber_last_resort_prekey: Some(kyber(last_resort)),
+            one_time_prekeys: one_time
+                .into_iter()
+                .map(|key| EcPreKey {
+                    key_id: key.id,
+                    public_key: key.public_key,
+                })
+                .collect(),
+            one_time_kyber_prekeys: one_time_kyber.into_iter().map(kyber).collect(),
+        };
+        records::write(&txn, REGISTRATION_DRAFT.to_vec(), &draft);
+        txn.commit(Durability::Flushed)?;
+        Ok(draft)
+    }
+}
+
+/// The safety number of two devices: 60 digits in twelve groups of five, the same on both
+/// devices.
+pub(crate) fn safety_number(
+    local: &DeviceAddress,
+    local_key: &IdentityKey,
+    remote: &DeviceAddress,
+    remote_key: &IdentityKey,
+) -> Result<String> {
+    let fingerprint = Fingerprint::new(
+        FINGERPRINT_VERSION,
+        FINGERPRINT_ITERATIONS,
+        local.uuid().as_bytes(),
+        local_key,
+        remote.uuid().as_bytes(),
+        remote_key,
+    )
+    .and_then(|fingerprint| fingerprint.display_string())
+    .map_err(|error| ClientError::SafetyNumber {
+        reason: error.to_string(),
+    })?;
+    let digits: Vec<char> = fingerprint.chars().collect();
+    Ok(digits
+        .chunks(5)
+        .map(|group| group.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// Creates `path` and its parents; on Unix the home itself is readable by its owner only,
+/// because it holds private keys and credentials.
+fn create_private_folder(path: &Path) -> Result<()> {
+    let file_error = |source| ClientError::File {
+        op: "create folder",
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(path).map_err(file_error)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+            .map_err(file_error)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! The connection to the relay: tonic clients that add the bearer credential, and conversions
+//! between the relay API's messages and the core's types.
+
+use std::time::Duration;
+
+use tigress_core::DeviceAddress;
+use tigress_core::keys::BundleParts;
+use tigress_core::libsignal_protocol::PreKeyBundle;
+use tigress_proto::relay::v1::keys_client::KeysClient;
+use tigress_proto::relay::v1::mailbox_client::MailboxClient;
+use tigress_proto::relay::v1::registration_client::RegistrationClient;
+use tigress_proto::relay::v1::{
+    AcknowledgeEnvelopesRequest, CreateChallengeRequest, FetchEnvelopesRequest,
+    FetchEnvelopesResponse, GetPreKeyBundleRequest, RegisterDeviceRequest, RegisterDeviceResponse,
+    SendEnvelopeRequest, SendEnvelopeResponse,
+};
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request};
+
+use crate::error::{ClientError, Result};
+
+/// How long to wait for a TCP connection to the relay.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long to wait for any one call.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A connection to one relay, optionally authenticated as one device.
+#[derive(Clone)]
+pub(crate) struct RelayConnection {
+    url: String,
+    channel: Channel,
+    authorization: Option<MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl std::fmt::Debug for RelayConnection {
+    /// Leaves out the credential.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayConnection")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RelayConnection {
+    /// Connects to the relay at `url`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::InvalidRelayUrl`] for a URL that is not `http://HOST:PORT`,
+    /// [`ClientError::RelayUnreachable`] when no connection can be made.
+    pub(crate) async fn connect(url: &str) -> Result<Self> {
+        let endpoint = endpoint(url)?;
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|error| ClientError::RelayUnreachable {
+                url: url.to_owned(),
+                reason: transport_reason(&error),
+            })?;
+        tracing::debug!(relay = url, "connected");
+        Ok(Self {
+            url: url.to_owned(),
+            channel,
+            authorization: None,
+        })
+    }
+
+    /// Sends `credential` as the bearer credential on every later call.
+    pub(crate) fn authenticate(mut self, credential: &str) -> Result<Self> {
+        let value = format!("Bearer {credential}").parse().map_err(|_| {
+            ClientError::InvalidRelayResponse {
+                what: "credential",
+                reason: "it is not printable ASCII".to_owned(),
+            }
+        })?;
+        self.authorization = Some(value);
+        Ok(self)
+    }
+
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        if let Some(authorization) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", authorization.clone());
+        }
+        request
+    }
+
+    fn status(&self, call: &'static str) -> impl FnOnce(tonic::Status) -> ClientError + '_ {
+        move |status| ClientError::from_status(call, &self.url, status)
+    }
+
+    /// Registers a device: asks for a challenge, lets `sign` sign it, and sends `draft` with
+    /// the challenge and signature filled in.
+    pub(crate) async fn register(
+        &self,
+        mut draft: RegisterDeviceRequest,
+        sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>,
+    ) -> Result<RegisterDeviceResponse> {
+        let mut client = RegistrationClient::new(self.channel.clone());
+        let challenge = client
+            .create_challenge(self.request(CreateChallengeRequest {}))
+            .await
+            .map_err(self.status("CreateChallenge"))?
+            .into_inner()
+            .challenge;
+        draft.challenge_signature = sign(&challenge)?;
+        draft.challenge = challenge;
+        let response = client
+            .register_device(self.request(draft))
+            .await
+            .map_err(self.status("RegisterDevice"))?;
+        Ok(response.into_inner())
+    }
+
+    /// Fetches and checks a prekey bundle of `address`.
+    pub(crate) async fn bundle(&self, address: &DeviceAddress) -> Result<PreKeyBundle> {
+        let mut client = KeysClient::new(self.channel.clone());
+        let response = client
+            .get_pre_key_bundle(self.request(GetPreKeyBundleRequest {
+                address: address.to_string(),
+            }))
+            .await
+            .map_err(|status| match status.code() {
+                Code::NotFound => ClientError::UnknownAddress {
+                    address: address.to_string(),
+                },
+                _ => ClientError::from_status("GetPreKeyBundle", &self.url, status),
+            })?
+            .into_inner();
+
+        let missing = |field: &str| ClientError::InvalidRelayResponse {
+            what: "prekey bundle",
+            reason: format!("{field} is missing"),
+        };
+        let signed = response
+            .signed_prekey
+            .ok_or_else(|| missing("signed_prekey"))?;
+        let kyber = response
+            .kyber_prekey
+            .ok_or_else(|| missing("kyber_prekey"))?;
+        let parts = BundleParts {
+            registration_id: response.registration_id,
+            identity_key: response.identity_key,
+            signed_prekey: (signed.key_id, signed.public_key, signed.signature),
+            one_time_prekey: response
+                .one_time_prekey
+                .map(|key| (key.key_id, key.public_key)),
+            kyber_prekey: (kyber.key_id, kyber.public_key, kyber.signature),
+        };
+        Ok(parts.into_bundle(address)?)
+    }
+
+    /// Sends one envelope.
+    pub(crate) async fn send(&self, request: SendEnvelopeRequest) -> Result<SendEnvelopeResponse> {
+        let destination = request.destination.clone();
+        let mut client = MailboxClient::new(self.channel.clone());
+        let response = client
+            .send_envelope(self.request(request))
+            .await
+            .map_err(|status| match status.code() {
+                Code::NotFound => ClientError::UnknownAddress {
+                    address: destination,
+                },
+                _ => ClientError::from_status("SendEnvelope", &self.url, status),
+            })?;
+        Ok(response.into_inner())
+    }
+
+    /// Fetches one page of the device's mailbox.
+    pub(crate) async fn fetch(&self, address: &str) -> Result<FetchEnvelopesResponse> {
+        let mut client = MailboxClient::new(self.channel.clone());
+        let request = FetchEnvelopesRequest {
+            address: address.to_owned(),
+            limit: 0,
+        };
+        let response = client
+            .fetch_envelopes(self.request(request))
+            .await
+            .map_err(self.status("FetchEnvelopes"))?;
+        Ok(response.into_inner())
+    }
+
+    /// Deletes processed envelopes from the device's mailbox.
+    pub(crate) async fn acknowledge(&self, address: &str, envelope_ids: Vec<u64>) -> Result<u32> {
+        let mut client = MailboxClient::new(self.channel.clone());
+        let request = AcknowledgeEnvelopesRequest {
+            address: address.to_owned(),
+            envelope_ids,
+        };
+        let response = client
+            .acknowledge_envelopes(self.request(request))
+            .await
+            .map_err(self.status("AcknowledgeEnvelopes"))?;
+        Ok(response.into_inner().removed)
+    }
+}
+
+/// Builds the endpoint for a relay URL.
+fn endpoint(url: &str) -> Result<Endpoint> {
+    let invalid = |rule| ClientError::InvalidRelayUrl {
+        url: url.to_owned(),
+        rule,
+    };
+    if url.starts_with("https://") {
+        // TODO: TLS to the relay; until then only plain HTTP/2, for loopback and trusted networks.
+        return Err(invalid("https is not supported yet; use http://HOST:PORT"));
+    }
+    if !url.starts_with("http://") {
+        return Err(invalid(
+            "must start with http://, for example http://127.0.0.1:50051",
+        ));
+    }
+    let endpoint =
+        Endpoint::from_shared(url.to_owned()).map_err(|_| invalid("is not a valid URL"))?;
+    let authority = endpoint
+        .uri()
+        .authority()
+        .map(|authority| authority.as_str())
+        .unwrap_or_default();
+    if endpoint.uri().host().is_none_or(str::is_empty) || authority.ends_with(':') {
+        return Err(invalid(
+            "must name a host and port, for example http://127.0.0.1:50051",
+        ));
+    }
+    Ok(endpoint
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(CALL_TIMEOUT))
+}
+
+/// The innermost cause of a transport error, which names what actually failed (connection
+/// refused, timed out).
+fn transport_reason(error: &tonic::transport::Error) -> String {
+    let mut source: &dyn std::error::Error = error;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
