@@ -1,8 +1,9 @@
-//! `cargo xtask e2e`: the main job. Starts `tigress-relay` on a free loopback port with a
-//! temporary data folder, creates a sender and a receiver home, and drives the `tigress` CLI as
-//! separate processes to transfer every credential in `examples/credentials/`, checking that the
-//! exported bytes equal the originals. The relay is stopped and the folders removed even when a
-//! step fails.
+//! `cargo xtask e2e`: the main job.
+//!
+//! It starts `tigress-relay` on a free loopback port with a temporary data folder and creates a
+//! sender and a receiver home. Then it drives the `tigress` CLI as separate processes to
+//! transfer every credential in `examples/credentials/`, and checks that the exported bytes equal
+//! the originals. The relay is stopped and the folders removed even when a step fails.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -216,7 +217,7 @@ fn transfer_one(
     Ok(())
 }
 
-/// The credential files in `examples/credentials`, in name order (documentation files left out).
+/// Lists the credential files in `examples/credentials` in name order, leaving out Markdown files.
 fn sample_credentials() -> anyhow::Result<Vec<PathBuf>> {
     let folder = workspace_root().join("examples/credentials");
     let mut files = Vec::new();
@@ -367,7 +368,7 @@ impl RelayProcess {
         }
     }
 
-    /// The relay's last log lines.
+    /// Returns the relay's last 40 log lines.
     fn log_tail(&self) -> String {
         let lines = self
             .log
@@ -409,7 +410,7 @@ impl Progress {
     }
 }
 
-/// The cargo target folder: CARGO_TARGET_DIR when set, else `target` in the workspace.
+/// Returns the cargo target folder: CARGO_TARGET_DIR when set, else `target` in the workspace.
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), PathBuf::from)

@@ -10,6 +10,8 @@
 //! `protoc-bin-vendored` crate, so a machine needs nothing but the Rust toolchain.
 
 mod e2e;
+#[cfg(test)]
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -67,13 +69,13 @@ fn test(arguments: &[String]) -> anyhow::Result<()> {
     run_command(&mut command)
 }
 
-/// The path of the vendored protoc binary.
+/// Returns the path of the vendored protoc binary.
 fn protoc() -> anyhow::Result<PathBuf> {
     protoc_bin_vendored::protoc_bin_path()
         .context("no vendored protoc for this platform: install protoc and set PROTOC")
 }
 
-/// A `cargo` command in the workspace root with `PROTOC` set, unless the caller set it.
+/// Builds a `cargo` command in the workspace root with `PROTOC` set, unless the caller set it.
 fn cargo() -> anyhow::Result<Command> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
@@ -95,7 +97,7 @@ fn run_command(command: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The workspace root: the parent of this crate's folder.
+/// Returns the workspace root, the parent of this crate's folder.
 fn workspace_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

@@ -17,7 +17,7 @@ use crate::relay::RelayConnection;
 /// upload, as in Signal.
 pub const ONE_TIME_PREKEY_BATCH: usize = 100;
 
-/// The folder inside a home that holds the device store.
+/// The folder inside a home that contains the device store.
 const STORE_FOLDER: &str = "store";
 
 /// Safety number parameters: version 2 and 5200 hash iterations, as Signal uses.
@@ -42,10 +42,10 @@ impl std::fmt::Debug for Device {
     }
 }
 
-/// What a device tells about itself.
+/// A device's public description of itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceInfo {
-    /// The device's address.
+    /// Returns the device's address.
     pub address: DeviceAddress,
     /// The relay it is registered with.
     pub relay_url: String,
@@ -92,12 +92,12 @@ impl Device {
         Self::open(home)
     }
 
-    /// The home folder.
+    /// Returns the home folder.
     pub fn home(&self) -> &Path {
         &self.home
     }
 
-    /// Whether the device is registered with a relay.
+    /// Checks whether the device is registered with a relay.
     ///
     /// # Errors
     ///
@@ -155,7 +155,7 @@ impl Device {
         Ok(address)
     }
 
-    /// The device's address.
+    /// Returns the device's address.
     ///
     /// # Errors
     ///
@@ -174,7 +174,7 @@ impl Device {
             })
     }
 
-    /// The device's address, relay, identity key and safety number half.
+    /// Returns the device's address, relay, identity key and safety number half.
     ///
     /// # Errors
     ///
@@ -208,7 +208,7 @@ impl Device {
         })
     }
 
-    /// The authenticated connection to the device's relay, made on first use.
+    /// Returns the authenticated connection to the device's relay, connecting on first use.
     pub(crate) async fn relay(&self) -> Result<&RelayConnection> {
         let profile = self.profile()?;
         self.relay
@@ -281,8 +281,8 @@ impl Device {
     }
 }
 
-/// The safety number of two devices: 60 digits in twelve groups of five, the same on both
-/// devices.
+/// Computes the safety number of two devices: 60 digits in twelve groups of five, the same on
+/// both devices.
 pub(crate) fn safety_number(
     local: &DeviceAddress,
     local_key: &IdentityKey,
@@ -310,7 +310,7 @@ pub(crate) fn safety_number(
 }
 
 /// Creates `path` and its parents; on Unix the home itself is readable by its owner only,
-/// because it holds private keys and credentials.
+/// because it contains private keys and credentials.
 fn create_private_folder(path: &Path) -> Result<()> {
     let file_error = |source| ClientError::File {
         op: "create folder",

@@ -22,7 +22,7 @@ pub enum ClientError {
         home: PathBuf,
     },
 
-    /// The home folder already holds a registered device.
+    /// The home folder already contains a registered device.
     #[error("{} already holds device {address}; use another --home for a second device", home.display())]
     AlreadyRegistered {
         /// The home folder.
@@ -36,7 +36,7 @@ pub enum ClientError {
     InvalidRelayUrl {
         /// The URL given.
         url: String,
-        /// What is wrong with it.
+        /// The rule it breaks.
         rule: &'static str,
     },
 
@@ -45,7 +45,7 @@ pub enum ClientError {
     RelayUnreachable {
         /// The relay URL.
         url: String,
-        /// What the transport reported.
+        /// The transport error message.
         reason: String,
     },
 
@@ -67,12 +67,12 @@ pub enum ClientError {
         address: String,
     },
 
-    /// The relay answered with something the SDK cannot use.
+    /// The relay returned a response the SDK cannot use.
     #[error("relay sent an invalid {what}: {reason}")]
     InvalidRelayResponse {
         /// The kind of response.
         what: &'static str,
-        /// What is wrong with it.
+        /// The rule it breaks.
         reason: String,
     },
 
@@ -121,7 +121,7 @@ pub enum ClientError {
     NotDelivered {
         /// The share id.
         share_id: ShareId,
-        /// Why the send failed.
+        /// The send's error.
         #[source]
         source: Box<ClientError>,
     },
@@ -129,14 +129,14 @@ pub enum ClientError {
     /// libsignal could not compute a safety number.
     #[error("failed to compute the safety number: {reason}")]
     SafetyNumber {
-        /// What libsignal reported.
+        /// The libsignal error message.
         reason: String,
     },
 
     /// A file could not be read or written.
     #[error("failed to {op} {}: {source}", path.display())]
     File {
-        /// What was attempted.
+        /// The attempted operation.
         op: &'static str,
         /// The file.
         path: PathBuf,

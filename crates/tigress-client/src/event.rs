@@ -15,7 +15,7 @@ pub enum Event {
         share_id: ShareId,
         /// The sender.
         from: DeviceAddress,
-        /// What the sender says the credential is.
+        /// The sender's description of the credential.
         display: DisplayInformation,
     },
     /// The receiver of a share provisioned the credential.
@@ -48,7 +48,7 @@ pub enum Event {
 }
 
 impl Event {
-    /// The event's kind as a short name, as `--json` output names it.
+    /// Returns the event's kind as a short name, as `--json` output names it.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::OfferReceived { .. } => "offer_received",
@@ -61,7 +61,7 @@ impl Event {
 }
 
 impl fmt::Display for Event {
-    /// One line of `key=value` pairs after the event's name, as `tigress sync` prints it.
+    /// Formats the event as `tigress sync` prints it: its name, then `key=value` pairs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::OfferReceived {

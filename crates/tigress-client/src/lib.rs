@@ -1,7 +1,7 @@
 //! The tigress client SDK: share digital credentials between devices through a tigress relay,
 //! end to end encrypted with the Signal protocol (PQXDH and the Double Ratchet).
 //!
-//! A [`Device`] lives in a home folder that holds its store: its identity key, prekeys,
+//! A [`Device`] lives in a home folder that contains its store: its identity key, prekeys,
 //! sessions, shares and received credentials. The flow of a stateless share:
 //!
 //! 1. both devices [`Device::register`] with a relay and learn their addresses;

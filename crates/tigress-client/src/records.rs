@@ -142,7 +142,7 @@ pub(crate) struct OutboxRecord {
     /// The share the message is about.
     #[prost(bytes = "vec", tag = "5")]
     pub(crate) share_id: Vec<u8>,
-    /// What the message does, as [`OutboxPurpose`] names it.
+    /// The message's purpose, as [`OutboxPurpose`] names it.
     #[prost(string, tag = "6")]
     pub(crate) purpose: String,
 }

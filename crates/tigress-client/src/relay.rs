@@ -92,7 +92,7 @@ impl RelayConnection {
         move |status| ClientError::from_status(call, &self.url, status)
     }
 
-    /// Registers a device: asks for a challenge, lets `sign` sign it, and sends `draft` with
+    /// Registers a device: requests a challenge, lets `sign` sign it, and sends `draft` with
     /// the challenge and signature filled in.
     pub(crate) async fn register(
         &self,
@@ -230,8 +230,8 @@ fn endpoint(url: &str) -> Result<Endpoint> {
         .timeout(CALL_TIMEOUT))
 }
 
-/// The innermost cause of a transport error, which names what actually failed (connection
-/// refused, timed out).
+/// Returns the innermost cause of a transport error, which names the actual failure
+/// (connection refused, timed out).
 fn transport_reason(error: &tonic::transport::Error) -> String {
     let mut source: &dyn std::error::Error = error;
     while let Some(next) = source.source() {

@@ -29,7 +29,8 @@ pub struct NewShare {
     pub to: DeviceAddress,
     /// The credential document.
     pub credential: Vec<u8>,
-    /// What the receiver sees before accepting. `size_bytes` is filled in from the credential.
+    /// The description the receiver reads before accepting. `size_bytes` is set from the
+    /// credential.
     pub display: DisplayInformation,
 }
 
@@ -54,9 +55,9 @@ pub struct SentShare {
     pub share_id: ShareId,
     /// The receiver.
     pub peer: String,
-    /// Where the share stands.
+    /// The share's progress.
     pub state: ShareState,
-    /// What was offered.
+    /// The description of the offered credential.
     pub display: DisplayInformation,
     /// When it was offered, in milliseconds since the Unix epoch.
     pub created_at_ms: u64,
@@ -69,9 +70,9 @@ pub struct ReceivedShare {
     pub share_id: ShareId,
     /// The sender.
     pub peer: String,
-    /// Where the share stands.
+    /// The share's progress.
     pub state: ShareState,
-    /// What the sender says the credential is.
+    /// The sender's description of the credential.
     pub display: DisplayInformation,
     /// When the offer arrived, in milliseconds since the Unix epoch.
     pub received_at_ms: u64,
@@ -204,7 +205,7 @@ impl Device {
             })
     }
 
-    /// The credential of a provisioned share.
+    /// Returns the credential of a provisioned share.
     ///
     /// # Errors
     ///
@@ -222,7 +223,7 @@ impl Device {
         }
     }
 
-    /// Every share this device offered, oldest first.
+    /// Lists every share this device offered, oldest first.
     ///
     /// # Errors
     ///
@@ -250,7 +251,7 @@ impl Device {
         Ok(shares)
     }
 
-    /// Every share offered to this device, oldest first.
+    /// Lists every share offered to this device, oldest first.
     ///
     /// # Errors
     ///
@@ -407,7 +408,7 @@ pub(crate) fn out_of_order(
     }
 }
 
-/// Milliseconds since the Unix epoch.
+/// Converts a time to milliseconds since the Unix epoch.
 pub(crate) fn millis(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |elapsed| {
         u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)

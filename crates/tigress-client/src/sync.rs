@@ -1,9 +1,9 @@
 //! Sync: send what waits in the outbox, then fetch, decrypt, apply and acknowledge every
 //! envelope in the device's mailbox.
 //!
-//! Each envelope is processed exactly once: its decryption, its effect on the share and a
-//! "processed" marker for its client message id commit in one transaction, and the relay is
-//! told to delete it only after that commit is on disk. An envelope delivered again after a
+//! Each envelope is processed exactly once. Its decryption, its effect on the share and a
+//! "processed" marker for its client message id commit in one transaction, and the SDK
+//! acknowledges it to the relay only after that commit is on disk. An envelope delivered again after a
 //! crash finds its marker and is only acknowledged.
 
 use std::time::SystemTime;
@@ -19,7 +19,7 @@ use crate::event::Event;
 use crate::records::{self, ReceivedShareRecord, SentShareRecord, StoredDisplay};
 use crate::shares::{millis, out_of_order, parse_state};
 
-/// What to do with an envelope after trying to process it.
+/// The decision on an envelope after trying to process it.
 enum Outcome {
     /// Processed or dropped: acknowledge it, and report the event if there is one.
     Done(Option<Event>),
@@ -43,7 +43,7 @@ impl Device {
         loop {
             let page = relay.fetch(&address).await?;
             let mut acknowledged = Vec::with_capacity(page.envelopes.len());
-            let mut kept = 0usize;
+            let mut kept_on_relay = 0usize;
             for envelope in page.envelopes {
                 match self.process(&envelope)? {
                     Outcome::Done(event) => {
@@ -51,7 +51,7 @@ impl Device {
                         events.extend(event);
                     }
                     Outcome::Keep(event) => {
-                        kept += 1;
+                        kept_on_relay += 1;
                         events.push(event);
                     }
                 }
@@ -64,7 +64,7 @@ impl Device {
             }
             // Envelopes kept on the relay come back on every fetch, so stop when a page held
             // nothing new.
-            if !page.more || kept > 0 {
+            if !page.more || kept_on_relay > 0 {
                 break;
             }
         }

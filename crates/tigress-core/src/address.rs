@@ -19,7 +19,7 @@ const PRIMARY_DEVICE: DeviceId = match DeviceId::new(PRIMARY_DEVICE_ID) {
     Err(_) => panic!("PRIMARY_DEVICE_ID must be in 1..=127"),
 };
 
-/// The longest address text accepted: a hyphenated UUID (36 characters), a dot and a device id
+/// Maximum length of an address text: a hyphenated UUID (36 characters), a dot and a device id
 /// of at most three digits.
 const MAX_ADDRESS_LEN: usize = 40;
 
@@ -41,17 +41,17 @@ impl DeviceAddress {
         }
     }
 
-    /// The relay-assigned UUID.
+    /// Returns the relay-assigned UUID.
     pub fn uuid(&self) -> Uuid {
         self.uuid
     }
 
-    /// The device id, 1 to 127.
+    /// Returns the device id, 1 to 127.
     pub fn device_id(&self) -> DeviceId {
         self.device_id
     }
 
-    /// The same address as libsignal names it.
+    /// Converts to libsignal's address type.
     pub fn to_protocol_address(&self) -> ProtocolAddress {
         ProtocolAddress::new(self.uuid.hyphenated().to_string(), self.device_id)
     }

@@ -21,11 +21,11 @@ use crate::address::DeviceAddress;
 use crate::error::{Error, Result};
 use crate::store::{ProtocolView, Transaction};
 
-/// How a ciphertext is to be decrypted.
+/// The kind of a ciphertext, which decides how it is decrypted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CiphertextKind {
-    /// A PreKeySignalMessage: the first messages of a session, until the peer answers. It
-    /// carries what the receiver needs to run PQXDH.
+    /// A PreKeySignalMessage: the first messages of a session, until the peer replies. It
+    /// carries the keys the receiver needs to run PQXDH.
     PreKey,
     /// A SignalMessage within an established session.
     Whisper,

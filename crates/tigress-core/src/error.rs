@@ -16,7 +16,7 @@ pub enum Error {
     StoreOpen {
         /// The store's folder.
         path: PathBuf,
-        /// What sled reported.
+        /// The sled error.
         #[source]
         source: sled::Error,
     },
@@ -33,7 +33,7 @@ pub enum Error {
     Store {
         /// The operation that failed, for example "commit a transaction".
         op: &'static str,
-        /// What sled reported.
+        /// The sled error.
         #[source]
         source: sled::Error,
     },
@@ -53,7 +53,7 @@ pub enum Error {
     CorruptRecord {
         /// The record's key, printed with non-ASCII bytes escaped.
         key: String,
-        /// What was wrong with it.
+        /// The decoding error.
         reason: String,
     },
 
@@ -91,7 +91,7 @@ pub enum Error {
     Protocol {
         /// The peer's address.
         address: String,
-        /// What libsignal reported.
+        /// The libsignal error.
         #[source]
         source: SignalProtocolError,
     },
@@ -101,7 +101,7 @@ pub enum Error {
     Key {
         /// The operation that failed, for example "sign a Kyber prekey".
         op: &'static str,
-        /// What libsignal reported.
+        /// The libsignal error.
         #[source]
         source: SignalProtocolError,
     },
@@ -139,7 +139,7 @@ pub enum Error {
     /// A decrypted share message is malformed.
     #[error("invalid share message: {reason}")]
     InvalidShareMessage {
-        /// What is wrong with it.
+        /// The rule it breaks.
         reason: String,
     },
 
@@ -159,7 +159,7 @@ pub enum Error {
         share_id: String,
         /// Its current state.
         state: &'static str,
-        /// What was attempted.
+        /// The attempted input.
         input: &'static str,
     },
 

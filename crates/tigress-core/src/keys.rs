@@ -27,12 +27,12 @@ const KYBER_KEY_TYPE_BYTE: u8 = 0x08;
 /// values Signal reserves).
 pub const MAX_REGISTRATION_ID: u32 = 16380;
 
-/// What a registering device signs, before the challenge and its identity key, to prove that it
-/// holds the private identity key. The label keeps this signature from being valid anywhere
+/// The label a registering device signs before the challenge and its identity key, to prove
+/// that it has the private identity key. The label keeps this signature from being valid anywhere
 /// else the identity key signs.
 pub const REGISTRATION_SIGNATURE_LABEL: &[u8] = b"tigress.relay.v1.register";
 
-/// Why a piece of key material was rejected.
+/// The reason a piece of key material was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
@@ -160,7 +160,7 @@ pub fn check_registration_id(id: u32) -> Result<u32, KeyError> {
     Ok(id)
 }
 
-/// The message a registering device signs: [`REGISTRATION_SIGNATURE_LABEL`], the relay's
+/// Builds the message a registering device signs: [`REGISTRATION_SIGNATURE_LABEL`], the relay's
 /// challenge, then the serialized identity key.
 pub fn registration_message(challenge: &[u8], identity_key: &[u8]) -> Vec<u8> {
     [REGISTRATION_SIGNATURE_LABEL, challenge, identity_key].concat()

@@ -102,7 +102,7 @@ fn one_time_prekeys_are_removed_after_use() {
 }
 
 #[test]
-fn replayed_prekey_message_on_last_resort_key_is_rejected() {
+fn last_resort_replay_is_rejected() {
     let (mut alice, mut bob) = (TestDevice::new(11), TestDevice::new(12));
     bob.one_time_prekeys.clear();
     bob.one_time_kyber_prekeys.clear();

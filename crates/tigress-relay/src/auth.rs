@@ -43,7 +43,7 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    /// The caller's address, `UUID.1`.
+    /// Returns the caller's address, `UUID.1`.
     pub(crate) fn address(&self) -> DeviceAddress {
         DeviceAddress::primary(self.uuid)
     }

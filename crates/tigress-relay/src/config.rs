@@ -13,10 +13,10 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 96 * 1024;
 /// A Kyber1024 prekey is 1.6 KiB, so a full upload stays under 200 KiB.
 pub const DEFAULT_MAX_PREKEYS_PER_UPLOAD: usize = 100;
 
-/// Envelopes returned by one fetch when the request asks for no particular number.
+/// Envelopes returned by one fetch when the request sets no limit.
 pub const DEFAULT_FETCH_LIMIT: u32 = 100;
 
-/// Most envelopes one fetch returns, whatever the request asks for.
+/// Maximum envelopes one fetch returns.
 pub const MAX_FETCH_LIMIT: u32 = 256;
 
 /// Most envelope ids one acknowledgement may carry.

@@ -47,10 +47,10 @@ pub enum RelayError {
     },
 
     /// A size or count limit was exceeded.
-    #[error("{what} exceeds the limit of {limit} ({name})")]
+    #[error("{subject} exceeds the limit of {limit} ({name})")]
     LimitExceeded {
-        /// What was too large, with its size.
-        what: String,
+        /// The item that was too large, with its size.
+        subject: String,
         /// The limit.
         limit: u64,
         /// The limit's configuration name.
@@ -68,7 +68,7 @@ pub enum RelayError {
     Storage {
         /// The operation.
         op: &'static str,
-        /// What the storage backend reported.
+        /// The storage backend's error message.
         message: String,
     },
 
@@ -77,13 +77,13 @@ pub enum RelayError {
     CorruptRecord {
         /// The record's key.
         key: String,
-        /// What was wrong with it.
+        /// The decoding error.
         message: String,
     },
 }
 
 impl RelayError {
-    /// An INVALID_ARGUMENT error for `field`.
+    /// Builds an INVALID_ARGUMENT error for `field`.
     pub(crate) fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
         Self::InvalidArgument {
             field: field.into(),
@@ -91,13 +91,13 @@ impl RelayError {
         }
     }
 
-    /// An INVALID_ARGUMENT error for a key that failed a check of the core.
+    /// Builds a converter from a failed key check to an INVALID_ARGUMENT error for `field`.
     pub(crate) fn invalid_key(field: impl Into<String>) -> impl FnOnce(KeyError) -> Self {
         let field = field.into();
         move |error| Self::invalid(field, error.to_string())
     }
 
-    /// The gRPC code for this error.
+    /// Returns the gRPC code for this error.
     pub fn code(&self) -> Code {
         match self {
             Self::MissingCredential | Self::MalformedCredential | Self::InvalidCredential => {
@@ -114,8 +114,8 @@ impl RelayError {
 }
 
 impl From<RelayError> for Status {
-    /// Keeps the relay's own faults out of the message a client sees: their detail goes to the
-    /// log instead.
+    /// Keeps the relay's own faults out of the status message a client receives, because their
+    /// detail belongs in the log.
     fn from(error: RelayError) -> Self {
         let code = error.code();
         match code {

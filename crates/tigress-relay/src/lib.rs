@@ -1,11 +1,11 @@
-//! The tigress relay: a gRPC server that holds anonymous device mailboxes, their public prekeys
-//! and the end-to-end encrypted envelopes sent to them. It never holds a private key and never
+//! The tigress relay: a gRPC server that stores anonymous device mailboxes, their public prekeys
+//! and the end-to-end encrypted envelopes sent to them. It never has a private key and never
 //! decrypts.
 //!
 //! The API is `tigress.relay.v1` in `proto/tigress/relay/v1/relay.proto`, with the standard
 //! [gRPC health service] beside it:
 //!
-//! - `Registration` ([`service::registration`]): a device proves it holds its identity key by
+//! - `Registration` ([`service::registration`]): a device proves that it has its identity key by
 //!   signing a challenge, and receives its address and a bearer credential ([`auth`]);
 //! - `Keys` ([`service::keys`]): prekey upload and counts, and bundle fetch, which consumes one
 //!   one-time EC prekey and one one-time Kyber prekey atomically;
@@ -54,7 +54,7 @@ use service::mailbox::MailboxService;
 use service::registration::RegistrationService;
 use storage::{SledStorage, Storage};
 
-/// Why serving stopped with an error.
+/// An error that ended serving.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {

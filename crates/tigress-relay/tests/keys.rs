@@ -15,7 +15,7 @@ use tigress_proto::relay::v1::{
 use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_bundle_fetches_never_share_a_one_time_key() {
+async fn concurrent_fetches_share_no_prekey() {
     let folder = tempfile::tempdir().unwrap();
     let relay = TestRelay::start(folder.path()).await;
     let owner = TestDevice::register(&relay, 20).await;

@@ -87,7 +87,7 @@ async fn unissued_challenge_is_rejected() {
 }
 
 #[tokio::test]
-async fn invalid_registrations_name_the_field_and_keep_the_challenge() {
+async fn registration_rejects_invalid_fields() {
     let folder = tempfile::tempdir().unwrap();
     let relay = TestRelay::start(folder.path()).await;
     let keys = DeviceKeys::generate(2);

@@ -2,8 +2,8 @@
 //!
 //! A plaintext is the format byte [`FORMAT_VERSION`], the protobuf-encoded
 //! `tigress.share.v1.ShareMessage`, the byte 0x80 and zero bytes up to the next size in
-//! [`PADDING_BUCKETS`] (the ISO/IEC 7816-4 padding Signal uses for its messages). The relay sees
-//! only the ciphertext length, so every credential within a bucket looks the same to it.
+//! [`PADDING_BUCKETS`] (the ISO/IEC 7816-4 padding Signal uses for its messages). The relay
+//! learns only the ciphertext length, so every credential within a bucket looks the same to it.
 
 use prost::Message as _;
 use tigress_proto::share::v1 as wire;
@@ -205,7 +205,7 @@ impl TryFrom<wire::DisplayInformation> for DisplayInformation {
 }
 
 impl DisplayInformation {
-    /// Checks the texts: their lengths, that none holds a control character, and that the file
+    /// Checks the texts: their lengths, that none contains a control character, and that the file
     /// name names no folder.
     ///
     /// # Errors

@@ -1,9 +1,9 @@
 //! Shares: the end-to-end messages two devices exchange about one credential, their padded
 //! encoding, and the state machine each side runs.
 //!
-//! The wire form is `tigress.share.v1.ShareMessage` from `proto/`; this module turns it into
-//! checked types ([`ShareMessage`]) so that nothing past [`ShareMessage::decode_padded`] sees an
-//! unchecked field.
+//! The wire form is `tigress.share.v1.ShareMessage` from `proto/`. This module turns it into
+//! checked types ([`ShareMessage`]), so that no code after [`ShareMessage::decode_padded`]
+//! reads an unchecked field.
 
 mod codec;
 pub mod state;
@@ -21,9 +21,9 @@ use crate::error::{Error, Result};
 /// The largest credential a stateless share carries, in bytes (60 KiB). Together with the
 /// display information it fits the largest padding bucket, [`MAX_PADDED_LEN`].
 pub const MAX_PROVISIONING_INFORMATION_LEN: usize = 60 * 1024;
-/// The longest title, issuer or credential type, in bytes of UTF-8.
+/// Maximum length of a title, issuer or credential type, in bytes of UTF-8.
 pub const MAX_DISPLAY_TEXT_LEN: usize = 200;
-/// The longest file name, in bytes of UTF-8.
+/// Maximum length of a file name, in bytes of UTF-8.
 pub const MAX_FILE_NAME_LEN: usize = 255;
 
 /// A share's id: 16 random bytes chosen by the sender, printed as a UUID.
@@ -48,7 +48,7 @@ impl ShareId {
         Ok(Self(array))
     }
 
-    /// The id's 16 bytes.
+    /// Returns the id's 16 bytes.
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
@@ -72,19 +72,19 @@ impl FromStr for ShareId {
     }
 }
 
-/// How the receiver gets the credential.
+/// The way the receiver gets the credential.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShareMode {
     /// The offer carries the credential itself.
     Stateless,
 }
 
-/// What a person sees about a credential before accepting it.
+/// The description of a credential that a person reads before accepting it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DisplayInformation {
     /// A short title chosen by the sender.
     pub title: String,
-    /// Who issued the credential; empty when unknown.
+    /// The credential's issuer, or empty when unknown.
     pub issuer: String,
     /// The kind of credential, such as an ISO 18013-5 docType; empty when unknown.
     pub credential_type: String,
@@ -101,7 +101,7 @@ pub struct DisplayInformation {
 pub struct ShareOffer {
     /// Stateless or stateful.
     pub mode: ShareMode,
-    /// What to show before accepting.
+    /// The description to show before accepting.
     pub display: DisplayInformation,
     /// The credential document, for stateless shares.
     pub provisioning_information: Vec<u8>,
@@ -140,7 +140,7 @@ pub enum ShareBody {
 }
 
 impl ShareBody {
-    /// The message's name in logs and errors.
+    /// Returns the message's name for logs and errors.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Offer(_) => "share offer",
@@ -156,6 +156,6 @@ pub struct ShareMessage {
     pub share_id: ShareId,
     /// When it was written, in milliseconds since the Unix epoch, by the writer's clock.
     pub sent_at_ms: u64,
-    /// What it says.
+    /// The message's content.
     pub body: ShareBody,
 }

@@ -1,7 +1,7 @@
 //! The share state machine: which step may follow which, on each side of a share.
 //!
-//! Pure code with no store: the SDK reads a share's state, asks [`next_state`] whether an input
-//! is allowed, and commits the new state in the same transaction as whatever caused it.
+//! Pure code with no store: the SDK reads a share's state, calls [`next_state`] to check an
+//! input, and commits the new state in the same transaction as the input's other effects.
 //!
 //! A stateless share runs:
 //!
@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-/// Which side of a share a device is on.
+/// The side of a share a device is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     /// The device that offered the credential.
@@ -21,14 +21,15 @@ pub enum Role {
     Receiver,
 }
 
-/// Where a share stands, on one side.
+/// The progress of a share, as one side records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShareState {
     /// The offer was sent (sender) or received (receiver).
     Offered,
     /// The receiver stored the credential and owes the sender a completion acknowledgement.
     Provisioned,
-    /// The share is done: the receiver has the credential and the sender knows it.
+    /// The share is done: the receiver has the credential and the sender received the
+    /// acknowledgement.
     Completed,
 }
 
@@ -36,7 +37,7 @@ impl ShareState {
     /// Every state, for exhaustive tests and listings.
     pub const ALL: [Self; 3] = [Self::Offered, Self::Provisioned, Self::Completed];
 
-    /// The state's name as the CLI prints it and the store keeps it.
+    /// Returns the state's name as the CLI prints it and the store records it.
     pub fn name(self) -> &'static str {
         match self {
             Self::Offered => "offered",
@@ -50,7 +51,7 @@ impl ShareState {
         Self::ALL.into_iter().find(|state| state.name() == name)
     }
 
-    /// Whether no input can change the state any more.
+    /// Checks whether no input can change the state any more.
     pub fn is_final(self) -> bool {
         matches!(self, Self::Completed)
     }
@@ -84,7 +85,7 @@ impl ShareInput {
         Self::OfferReceived,
     ];
 
-    /// The input's name in errors.
+    /// Returns the input's name for errors.
     pub fn name(self) -> &'static str {
         match self {
             Self::Accept => "accept",

@@ -35,7 +35,7 @@ impl Transaction<'_> {
         Ok(identity)
     }
 
-    /// Whether the device has an identity key pair.
+    /// Checks whether the device has an identity key pair.
     ///
     /// # Errors
     ///
@@ -44,7 +44,7 @@ impl Transaction<'_> {
         Ok(self.get(LOCAL_IDENTITY)?.is_some())
     }
 
-    /// The device's identity key pair.
+    /// Reads the device's identity key pair.
     ///
     /// # Errors
     ///
@@ -55,7 +55,7 @@ impl Transaction<'_> {
             .ok_or(Error::NoIdentity)
     }
 
-    /// The device's registration id.
+    /// Reads the device's registration id.
     ///
     /// # Errors
     ///
@@ -66,7 +66,7 @@ impl Transaction<'_> {
             .ok_or(Error::NoIdentity)
     }
 
-    /// The identity key trusted for `address`, if any.
+    /// Reads the identity key trusted for `address`, if any.
     ///
     /// # Errors
     ///

@@ -13,7 +13,7 @@ use super::{ProtocolView, Transaction};
 use crate::error::{Result, StoreCallbackError};
 
 impl Transaction<'_> {
-    /// The Kyber prekey with `id`, if the device still has it.
+    /// Reads the Kyber prekey with `id`, if the device still has it.
     ///
     /// # Errors
     ///
@@ -41,7 +41,7 @@ impl Transaction<'_> {
         Ok(())
     }
 
-    /// Whether the Kyber prekey with `id` is a last-resort key.
+    /// Checks whether the Kyber prekey with `id` is a last-resort key.
     ///
     /// # Errors
     ///

@@ -26,7 +26,7 @@ pub(crate) use identity::decode_u32;
 
 use crate::error::{Error, Result};
 
-/// The sled tree that holds every record of the device.
+/// The sled tree that contains every record of the device.
 const TREE_NAME: &[u8] = b"device";
 
 /// How much of a commit must reach the disk before [`Transaction::commit`] returns.
@@ -80,7 +80,7 @@ impl Store {
         })
     }
 
-    /// The folder the store lives in.
+    /// Returns the store's folder.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -174,7 +174,7 @@ impl std::fmt::Debug for Transaction<'_> {
 }
 
 impl Transaction<'_> {
-    /// Reads a record as this transaction sees it.
+    /// Reads a record, including this transaction's own writes.
     ///
     /// # Errors
     ///
@@ -196,7 +196,7 @@ impl Transaction<'_> {
         self.writes.borrow_mut().insert(key, None);
     }
 
-    /// Reads every record whose key starts with `prefix`, as this transaction sees them.
+    /// Reads every record whose key starts with `prefix`, including this transaction's own writes.
     ///
     /// # Errors
     ///
@@ -220,9 +220,9 @@ impl Transaction<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] when sled fails to apply or flush the batch. Nothing of the batch is
-    /// applied when applying fails; when only the flush fails, the batch is applied in memory
-    /// but may be lost on a crash.
+    /// [`Error::Store`] when sled fails to apply or flush the batch. When applying fails, nothing
+    /// of the batch is applied. When only the flush fails, the batch is applied in memory but may
+    /// be lost on a crash.
     pub fn commit(self, durability: Durability) -> Result<()> {
         let writes = self.writes.into_inner();
         if writes.is_empty() {
@@ -270,8 +270,8 @@ impl Transaction<'_> {
 
 /// A transaction seen through libsignal's store traits.
 ///
-/// libsignal's functions take the session store and the identity store (and the prekey stores)
-/// as separate `&mut` references; several copies of this view of one transaction fill them.
+/// libsignal's functions take the session store, the identity store and the prekey stores as
+/// separate `&mut` references. Several copies of this view of one transaction fill them.
 #[derive(Clone, Copy)]
 pub(crate) struct ProtocolView<'t, 's>(pub(crate) &'t Transaction<'s>);
 

@@ -8,7 +8,7 @@ use super::{ProtocolView, Transaction};
 use crate::error::{Result, StoreCallbackError};
 
 impl Transaction<'_> {
-    /// The one-time EC prekey with `id`, if the device still has it.
+    /// Reads the one-time EC prekey with `id`, if the device still has it.
     ///
     /// # Errors
     ///
@@ -31,7 +31,7 @@ impl Transaction<'_> {
         Ok(())
     }
 
-    /// How many one-time EC prekeys the device holds.
+    /// Counts the one-time EC prekeys the device has.
     ///
     /// # Errors
     ///

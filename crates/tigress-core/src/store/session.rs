@@ -12,7 +12,7 @@ use super::{ProtocolView, Transaction};
 use crate::error::{Result, StoreCallbackError};
 
 impl Transaction<'_> {
-    /// The session with `address`, if there is one.
+    /// Reads the session with `address`, if there is one.
     ///
     /// # Errors
     ///
@@ -21,7 +21,8 @@ impl Transaction<'_> {
         self.get_decoded(&session_key(address), SessionRecord::deserialize)
     }
 
-    /// Whether there is a session with `address` that can encrypt.
+    /// Checks whether there is a session with `address` that can encrypt: one set up with PQXDH
+    /// and not stale.
     ///
     /// # Errors
     ///

@@ -11,7 +11,7 @@ use super::{ProtocolView, Transaction};
 use crate::error::{Result, StoreCallbackError};
 
 impl Transaction<'_> {
-    /// The signed EC prekey with `id`, if the device still has it.
+    /// Reads the signed EC prekey with `id`, if the device still has it.
     ///
     /// # Errors
     ///

@@ -1,3 +1,5 @@
+//! Tests of the store: transactions, persistence across reopen, damaged records and locking.
+
 use super::*;
 
 fn open_temporary() -> (tempfile::TempDir, Store) {
@@ -109,7 +111,7 @@ fn damaged_record_names_its_key() {
 }
 
 #[test]
-fn second_open_of_a_folder_reports_it_in_use() {
+fn second_open_reports_store_in_use() {
     let (folder, _store) = open_temporary();
     let error = Store::open(folder.path()).unwrap_err();
     assert!(matches!(error, Error::StoreLocked { .. }), "{error}");

@@ -109,20 +109,20 @@ impl KeysService {
             field: "address",
             address: address.to_string(),
         };
-        let taken = self
+        let bundle = self
             .storage
             .take_bundle(address.uuid())
             .await?
             .ok_or_else(unknown)?;
 
-        let record = taken.record;
-        let kyber_prekey_is_last_resort = taken.one_time_kyber_prekey.is_none();
-        let kyber_prekey = taken
+        let record = bundle.record;
+        let kyber_prekey_is_last_resort = bundle.one_time_kyber_prekey.is_none();
+        let kyber_prekey = bundle
             .one_time_kyber_prekey
             .or(record.kyber_last_resort_prekey);
         tracing::debug!(
             peer = %address,
-            one_time_prekey = taken.one_time_prekey.is_some(),
+            one_time_prekey = bundle.one_time_prekey.is_some(),
             kyber_prekey_is_last_resort,
             "bundle served"
         );
@@ -131,7 +131,7 @@ impl KeysService {
             registration_id: record.registration_id,
             identity_key: record.identity_key,
             signed_prekey: record.signed_prekey,
-            one_time_prekey: taken.one_time_prekey,
+            one_time_prekey: bundle.one_time_prekey,
             kyber_prekey,
             kyber_prekey_is_last_resort,
         })

@@ -70,7 +70,7 @@ impl MailboxService {
         }
         if request.content.len() > self.config.max_envelope_bytes {
             return Err(RelayError::LimitExceeded {
-                what: format!("content of {} bytes", request.content.len()),
+                subject: format!("content of {} bytes", request.content.len()),
                 limit: self.config.max_envelope_bytes as u64,
                 name: "max_envelope_bytes",
             });

@@ -7,7 +7,7 @@ mod validate;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The current time in milliseconds since the Unix epoch; 0 if the clock is before 1970.
+/// Returns the current time in milliseconds since the Unix epoch, or 0 if the clock is before 1970.
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -80,7 +80,7 @@ pub(crate) fn one_time_kyber_prekeys(
 fn check_count(field: &str, count: usize, max: usize) -> Result<(), RelayError> {
     if count > max {
         return Err(RelayError::LimitExceeded {
-            what: format!("{field} with {count} keys"),
+            subject: format!("{field} with {count} keys"),
             limit: max as u64,
             name: "max_prekeys_per_upload",
         });

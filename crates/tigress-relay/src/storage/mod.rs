@@ -55,7 +55,7 @@ pub struct PreKeyCounts {
     pub one_time_kyber_prekeys: u32,
 }
 
-/// What a bundle fetch takes from storage.
+/// The keys a bundle fetch took from storage.
 #[derive(Clone, Debug)]
 pub struct TakenBundle {
     /// The device's record, with its signed prekey and last-resort Kyber prekey.
@@ -86,8 +86,8 @@ pub struct Fetched {
 
 /// Everything the relay's services need from a storage backend.
 ///
-/// Every method that changes state must be atomic; the methods that say so must also be
-/// durable before they return.
+/// Every method that changes state must be atomic. The methods documented as durable must also
+/// have their changes on disk before they return.
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
     /// Records a registration challenge that expires at `expires_at_ms`.

@@ -11,9 +11,9 @@
 //! | `sent`       | source UUID, destination UUID, client id     | envelope id                |
 //! | `challenges` | challenge                                    | expiry in ms               |
 //!
-//! Writes that a client is told about are made durable by a group commit: every caller that
-//! needs a flush queues a request, and one flusher thread serves all requests queued during the
-//! previous flush with a single `fsync`.
+//! A write is on disk before its call returns success, through a group commit: every caller
+//! that needs a flush queues a request, and one flusher thread serves all requests queued during
+//! the previous flush with a single `fsync`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, mpsc};
@@ -43,7 +43,7 @@ const KIND_KYBER: u8 = 2;
 /// How many locks serialise prekey changes; devices hash onto them.
 const DEVICE_LOCKS: usize = 64;
 
-/// Why the storage folder could not be opened.
+/// A failure to open the storage folder.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
@@ -58,7 +58,7 @@ pub enum OpenError {
     Sled {
         /// The folder.
         path: PathBuf,
-        /// What sled reported.
+        /// The sled error.
         #[source]
         source: sled::Error,
     },
@@ -134,8 +134,8 @@ impl SledStorage {
     /// Serialises prekey changes of one device. Held only across synchronous sled calls.
     fn lock_device(&self, uuid: Uuid) -> MutexGuard<'_, ()> {
         let index = (uuid.as_u128() % DEVICE_LOCKS as u128) as usize;
-        // A poisoned lock means a panic between sled calls; each sled call is atomic on its own,
-        // so the data stays consistent and the lock can be reused.
+        // A poisoned lock means a panic between two sled calls. Each sled call is atomic on its
+        // own, so the data stays consistent and the lock can be reused.
         self.device_locks[index]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -303,7 +303,7 @@ impl Storage for SledStorage {
     }
 
     async fn take_bundle(&self, uuid: Uuid) -> StorageResult<Option<TakenBundle>> {
-        let taken = {
+        let bundle = {
             let _guard = self.lock_device(uuid);
             let Some(record) = self.read_device(uuid)? else {
                 return Ok(None);
@@ -331,10 +331,10 @@ impl Storage for SledStorage {
                 one_time_kyber_prekey,
             }
         };
-        if taken.one_time_prekey.is_some() || taken.one_time_kyber_prekey.is_some() {
+        if bundle.one_time_prekey.is_some() || bundle.one_time_kyber_prekey.is_some() {
             self.flusher.flush().await?;
         }
-        Ok(Some(taken))
+        Ok(Some(bundle))
     }
 
     async fn enqueue(

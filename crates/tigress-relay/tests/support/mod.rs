@@ -145,7 +145,7 @@ impl DeviceKeys {
             .to_vec()
     }
 
-    /// A complete registration request for `challenge`.
+    /// Builds a complete registration request for `challenge`.
     pub(crate) fn registration_request(&self, challenge: Vec<u8>) -> RegisterDeviceRequest {
         let challenge_signature = self.sign(&registration_message(&challenge, &self.identity_key));
         RegisterDeviceRequest {

@@ -19,7 +19,7 @@ use output::Output;
 #[derive(Debug, Parser)]
 #[command(name = "tigress", version)]
 struct Cli {
-    /// The device's home folder, which holds its keys, sessions and credentials
+    /// The device's home folder, which contains its keys, sessions and credentials
     /// [default: ~/.tigress].
     #[arg(long, global = true, env = "TIGRESS_HOME")]
     home: Option<PathBuf>,
@@ -174,8 +174,8 @@ fn write_new_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Logs go to stderr at `warn` unless RUST_LOG says otherwise, so that stdout carries only
-/// the command's output.
+/// Sends logs to stderr at `warn` unless RUST_LOG sets another level, so that stdout carries
+/// only the command's output.
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());

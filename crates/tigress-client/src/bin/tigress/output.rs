@@ -1,4 +1,4 @@
-//! What the CLI prints: text for people, or one JSON document per command with `--json`.
+//! The CLI's output: text for people, or one JSON document per command with `--json`.
 
 use std::path::Path;
 

@@ -1,3 +1,5 @@
+//! Tests of the padded share message encoding: round trips, bucket sizes and rejected inputs.
+
 use proptest::prelude::*;
 
 use super::*;
