@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use tigress_proto::relay::v1::mailbox_server::Mailbox;
 use tigress_proto::relay::v1::{
-    AcknowledgeEnvelopesRequest, AcknowledgeEnvelopesResponse, Envelope, EnvelopeType,
-    FetchEnvelopesRequest, FetchEnvelopesResponse, SendEnvelopeRequest, SendEnvelopeResponse,
+    AcknowledgeEnvelopesRequest, AcknowledgeEnvelopesResponse, DeleteMailboxRequest,
+    DeleteMailboxResponse, Envelope, EnvelopeType, FetchEnvelopesRequest, FetchEnvelopesResponse,
+    RetractEnvelopeRequest, RetractEnvelopeResponse, SendEnvelopeRequest, SendEnvelopeResponse,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Span, field, instrument};
@@ -39,6 +40,33 @@ impl MailboxService {
         Ok(caller)
     }
 
+    async fn retract(
+        &self,
+        request: Request<RetractEnvelopeRequest>,
+    ) -> Result<RetractEnvelopeResponse, RelayError> {
+        let caller = self.caller(&request).await?;
+        let request = request.into_inner();
+        let destination = parse_address("destination", &request.destination)?;
+        check_client_message_id(&request.client_message_id)?;
+        let retracted = self
+            .storage
+            .retract(caller.uuid, destination.uuid(), &request.client_message_id)
+            .await?;
+        tracing::debug!(retracted, "envelope retraction");
+        Ok(RetractEnvelopeResponse { retracted })
+    }
+
+    async fn delete(
+        &self,
+        request: Request<DeleteMailboxRequest>,
+    ) -> Result<DeleteMailboxResponse, RelayError> {
+        let caller = self.caller(&request).await?;
+        caller.check_own("address", &request.get_ref().address)?;
+        let envelopes_deleted = self.storage.delete_device(caller.uuid).await?;
+        tracing::info!(envelopes_deleted, "mailbox deleted");
+        Ok(DeleteMailboxResponse { envelopes_deleted })
+    }
+
     async fn send(
         &self,
         request: Request<SendEnvelopeRequest>,
@@ -46,13 +74,7 @@ impl MailboxService {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
         let destination = parse_address("destination", &request.destination)?;
-        if request.client_message_id.len() != CLIENT_MESSAGE_ID_LEN {
-            let rule = format!(
-                "must be {CLIENT_MESSAGE_ID_LEN} bytes, got {}",
-                request.client_message_id.len()
-            );
-            return Err(RelayError::invalid("client_message_id", rule));
-        }
+        check_client_message_id(&request.client_message_id)?;
         let envelope_type = match EnvelopeType::try_from(request.r#type) {
             Ok(EnvelopeType::PrekeyMessage | EnvelopeType::SignalMessage) => request.r#type,
             _ => {
@@ -166,6 +188,17 @@ impl MailboxService {
     }
 }
 
+fn check_client_message_id(client_message_id: &[u8]) -> Result<(), RelayError> {
+    if client_message_id.len() != CLIENT_MESSAGE_ID_LEN {
+        let rule = format!(
+            "must be {CLIENT_MESSAGE_ID_LEN} bytes, got {}",
+            client_message_id.len()
+        );
+        return Err(RelayError::invalid("client_message_id", rule));
+    }
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl Mailbox for MailboxService {
     #[instrument(skip_all, fields(device = field::Empty))]
@@ -199,5 +232,27 @@ impl Mailbox for MailboxService {
             .await
             .map(Response::new)
             .map_err(|error| reject("AcknowledgeEnvelopes", error))
+    }
+
+    #[instrument(skip_all, fields(device = field::Empty))]
+    async fn retract_envelope(
+        &self,
+        request: Request<RetractEnvelopeRequest>,
+    ) -> Result<Response<RetractEnvelopeResponse>, Status> {
+        self.retract(request)
+            .await
+            .map(Response::new)
+            .map_err(|error| reject("RetractEnvelope", error))
+    }
+
+    #[instrument(skip_all, fields(device = field::Empty))]
+    async fn delete_mailbox(
+        &self,
+        request: Request<DeleteMailboxRequest>,
+    ) -> Result<Response<DeleteMailboxResponse>, Status> {
+        self.delete(request)
+            .await
+            .map(Response::new)
+            .map_err(|error| reject("DeleteMailbox", error))
     }
 }

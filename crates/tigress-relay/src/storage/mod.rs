@@ -130,6 +130,19 @@ pub trait Storage: Send + Sync + 'static {
     /// Deletes envelopes of a mailbox and returns how many existed.
     async fn acknowledge(&self, owner: Uuid, envelope_ids: &[u64]) -> StorageResult<u32>;
 
+    /// Deletes the envelope `source` sent to `destination` with `client_message_id`, and the
+    /// record of that id, durably. Returns whether the envelope was still queued.
+    async fn retract(
+        &self,
+        source: Uuid,
+        destination: Uuid,
+        client_message_id: &[u8],
+    ) -> StorageResult<bool>;
+
+    /// Deletes a device with its prekeys, its queued envelopes and the records of the client
+    /// message ids it sent, in one atomic, durable step. Returns how many envelopes were queued.
+    async fn delete_device(&self, uuid: Uuid) -> StorageResult<u32>;
+
     /// Writes everything to disk; called on shutdown.
     async fn flush(&self) -> StorageResult<()>;
 }

@@ -218,6 +218,16 @@ impl SledStorage {
             .map_err(RelayError::from)
     }
 
+    fn keys_with_prefix(&self, tree: &sled::Tree, prefix: &[u8]) -> StorageResult<Vec<Vec<u8>>> {
+        tree.scan_prefix(prefix)
+            .keys()
+            .map(|key| {
+                key.map(|key| key.to_vec())
+                    .map_err(storage_error("read keys to delete"))
+            })
+            .collect()
+    }
+
     fn remove_all(&self, uuid: Uuid, kind: u8, batch: &mut sled::Batch) -> StorageResult<()> {
         for entry in self.prekeys.scan_prefix(prekey_prefix(uuid, kind)) {
             let (key, _) = entry.map_err(storage_error("read prekeys"))?;
@@ -410,6 +420,54 @@ impl Storage for SledStorage {
         Ok(removed)
     }
 
+    async fn retract(
+        &self,
+        source: Uuid,
+        destination: Uuid,
+        client_message_id: &[u8],
+    ) -> StorageResult<bool> {
+        let sent_key = sent_key(source, destination, client_message_id);
+        let retracted = (&self.queue, &self.sent)
+            .transaction(|(queue, sent)| {
+                let Some(envelope_id) = sent.remove(sent_key.as_slice())? else {
+                    return Ok(false);
+                };
+                let envelope_id = decode_u64("sent", &envelope_id)
+                    .map_err(ConflictableTransactionError::Abort)?;
+                Ok(queue.remove(queue_key(destination, envelope_id))?.is_some())
+            })
+            .map_err(RelayError::from)?;
+        self.flusher.flush().await?;
+        Ok(retracted)
+    }
+
+    async fn delete_device(&self, uuid: Uuid) -> StorageResult<u32> {
+        let deleted = {
+            let _guard = self.lock_device(uuid);
+            let prekeys = self.keys_with_prefix(&self.prekeys, uuid.as_bytes())?;
+            let queued = self.keys_with_prefix(&self.queue, uuid.as_bytes())?;
+            let sent = self.keys_with_prefix(&self.sent, uuid.as_bytes())?;
+            (&self.devices, &self.prekeys, &self.queue, &self.sent)
+                .transaction(|(devices, prekeys_tree, queue, sent_tree)| {
+                    devices.remove(uuid.as_bytes())?;
+                    for key in &prekeys {
+                        prekeys_tree.remove(key.as_slice())?;
+                    }
+                    for key in &queued {
+                        queue.remove(key.as_slice())?;
+                    }
+                    for key in &sent {
+                        sent_tree.remove(key.as_slice())?;
+                    }
+                    Ok::<_, ConflictableTransactionError<RelayError>>(())
+                })
+                .map_err(RelayError::from)?;
+            u32::try_from(queued.len()).unwrap_or(u32::MAX)
+        };
+        self.flusher.flush().await?;
+        Ok(deleted)
+    }
+
     async fn flush(&self) -> StorageResult<()> {
         self.flusher.flush().await
     }
@@ -531,6 +589,15 @@ fn prekey_prefix(uuid: Uuid, kind: u8) -> Vec<u8> {
 
 fn prekey_key(uuid: Uuid, kind: u8, key_id: u32) -> Vec<u8> {
     [uuid.as_bytes().as_slice(), &[kind], &key_id.to_be_bytes()].concat()
+}
+
+fn sent_key(source: Uuid, destination: Uuid, client_message_id: &[u8]) -> Vec<u8> {
+    [
+        source.as_bytes().as_slice(),
+        destination.as_bytes(),
+        client_message_id,
+    ]
+    .concat()
 }
 
 fn queue_key(owner: Uuid, envelope_id: u64) -> Vec<u8> {
