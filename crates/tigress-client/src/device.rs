@@ -1,16 +1,22 @@
 //! A device: its home folder, its store, its registration with a relay.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use tigress_core::keys::registration_message;
 use tigress_core::libsignal_protocol::{Fingerprint, IdentityKey};
+use tigress_core::share::ShareId;
+use tigress_core::x509::{CertificateAuthority, certificate_pem};
 use tigress_core::{DeviceAddress, Durability, Store};
 use tigress_proto::relay::v1::{EcPreKey, KyberPreKey, RegisterDeviceRequest, SignedPreKey};
 use tokio::sync::OnceCell;
 
 use crate::error::{ClientError, Result};
-use crate::records::{self, PROFILE, Profile, REGISTRATION_DRAFT};
+use crate::records::{
+    self, LINK, LinkRecord, OWNER_CA, OwnerCaRecord, PROFILE, Profile, REGISTRATION_DRAFT,
+};
 use crate::relay::RelayConnection;
 
 /// One-time prekeys of each kind created at registration: the most the relay takes in one
@@ -19,6 +25,13 @@ pub const ONE_TIME_PREKEY_BATCH: usize = 100;
 
 /// The folder inside a home that contains the device store.
 const STORE_FOLDER: &str = "store";
+
+/// The folder inside a home that contains the throwaway devices of link shares.
+const LINKS_FOLDER: &str = "links";
+
+/// Common name of the owner certificate authority made by [`Device::create_owner_ca`] when
+/// none is given.
+pub const DEFAULT_OWNER_CA_NAME: &str = "tigress owner CA";
 
 /// Safety number parameters: version 2 and 5200 hash iterations, as Signal uses.
 const FINGERPRINT_VERSION: u32 = 2;
@@ -32,6 +45,9 @@ pub struct Device {
     pub(crate) home: PathBuf,
     pub(crate) store: Store,
     relay: OnceCell<RelayConnection>,
+    /// The throwaway devices of link shares opened so far, by folder, kept open so that one
+    /// process never opens a store twice.
+    links: Mutex<HashMap<String, Arc<Device>>>,
 }
 
 impl std::fmt::Debug for Device {
@@ -45,7 +61,7 @@ impl std::fmt::Debug for Device {
 /// A device's public description of itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceInfo {
-    /// Returns the device's address.
+    /// The device's address.
     pub address: DeviceAddress,
     /// The relay it is registered with.
     pub relay_url: String,
@@ -67,12 +83,16 @@ impl Device {
     /// store cannot be opened (for example because another process has it open).
     pub fn open(home: impl AsRef<Path>) -> Result<Self> {
         let home = home.as_ref().to_owned();
+        if home.exists() && !home.is_dir() {
+            return Err(ClientError::HomeNotFolder { home });
+        }
         create_private_folder(&home)?;
         let store = Store::open(&home.join(STORE_FOLDER))?;
         Ok(Self {
             home,
             store,
             relay: OnceCell::new(),
+            links: Mutex::new(HashMap::new()),
         })
     }
 
@@ -84,6 +104,11 @@ impl Device {
     /// [`open`](Self::open).
     pub fn open_existing(home: impl AsRef<Path>) -> Result<Self> {
         let home = home.as_ref();
+        if home.exists() && !home.is_dir() {
+            return Err(ClientError::HomeNotFolder {
+                home: home.to_owned(),
+            });
+        }
         if !home.join(STORE_FOLDER).is_dir() {
             return Err(ClientError::NotRegistered {
                 home: home.to_owned(),
@@ -116,13 +141,22 @@ impl Device {
     /// [`ClientError::AlreadyRegistered`], [`ClientError::InvalidRelayUrl`],
     /// [`ClientError::RelayUnreachable`] or [`ClientError::Relay`].
     pub async fn register(&self, relay_url: &str) -> Result<DeviceAddress> {
+        self.register_with(relay_url, ONE_TIME_PREKEY_BATCH).await
+    }
+
+    /// Registers with `one_time_prekeys` one-time prekeys of each kind.
+    pub(crate) async fn register_with(
+        &self,
+        relay_url: &str,
+        one_time_prekeys: usize,
+    ) -> Result<DeviceAddress> {
         if let Some(profile) = records::read_committed::<Profile>(&self.store, PROFILE)? {
             return Err(ClientError::AlreadyRegistered {
                 home: self.home.clone(),
                 address: profile.address,
             });
         }
-        let draft = self.registration_draft()?;
+        let draft = self.registration_draft(one_time_prekeys)?;
         let connection = RelayConnection::connect(relay_url).await?;
         let identity_key = draft.identity_key.clone();
         let response = connection
@@ -202,6 +236,104 @@ impl Device {
         })
     }
 
+    /// Creates the owner certificate authority that signs the keys of stateful shares: a P-256
+    /// key and a self-signed certificate for `CN=common_name`, valid for ten years.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::OwnerCaExists`] when the device already has one.
+    pub fn create_owner_ca(&self, common_name: &str) -> Result<()> {
+        let txn = self.store.transaction();
+        if txn.get(OWNER_CA)?.is_some() {
+            return Err(ClientError::OwnerCaExists {
+                home: self.home.clone(),
+            });
+        }
+        let ca = CertificateAuthority::generate(common_name)?;
+        let record = OwnerCaRecord {
+            private_key_der: ca.dangerous_private_key_der()?.to_vec(),
+            certificate_der: ca.certificate_der()?,
+        };
+        records::write(&txn, OWNER_CA.to_vec(), &record);
+        txn.commit(Durability::Flushed)?;
+        tracing::info!(common_name, "owner certificate authority created");
+        Ok(())
+    }
+
+    /// Returns the owner certificate authority's certificate as PEM.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NoOwnerCa`] before [`create_owner_ca`](Self::create_owner_ca).
+    pub fn owner_ca_certificate_pem(&self) -> Result<String> {
+        let record = self.owner_ca_record()?;
+        Ok(certificate_pem(&record.certificate_der)?)
+    }
+
+    /// Loads the owner certificate authority.
+    pub(crate) fn owner_ca(&self) -> Result<CertificateAuthority> {
+        let record = self.owner_ca_record()?;
+        Ok(CertificateAuthority::from_parts(
+            &record.private_key_der,
+            &record.certificate_der,
+        )?)
+    }
+
+    fn owner_ca_record(&self) -> Result<OwnerCaRecord> {
+        records::read_committed(&self.store, OWNER_CA)?.ok_or_else(|| ClientError::NoOwnerCa {
+            home: self.home.clone(),
+        })
+    }
+
+    /// Lists the link shares' throwaway devices of this home.
+    pub(crate) fn link_records(&self) -> Result<Vec<LinkRecord>> {
+        records::scan_committed(&self.store, LINK)
+    }
+
+    /// Finds the throwaway device of a link share.
+    pub(crate) fn find_link(&self, share_id: &ShareId) -> Result<Option<LinkRecord>> {
+        records::read_committed(&self.store, &records::link_key(share_id))
+    }
+
+    /// Opens the throwaway device of a link share.
+    pub(crate) fn open_link(&self, record: &LinkRecord) -> Result<Arc<Device>> {
+        let plain = !record.folder.is_empty()
+            && record
+                .folder
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-');
+        if !plain {
+            let reason = format!("link folder {:?} is not a plain folder name", record.folder);
+            return Err(tigress_core::Error::CorruptRecord {
+                key: "app/link".to_owned(),
+                reason,
+            }
+            .into());
+        }
+        let mut links = self
+            .links
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(device) = links.get(&record.folder) {
+            return Ok(device.clone());
+        }
+        let device = Arc::new(Device::open(
+            self.home.join(LINKS_FOLDER).join(&record.folder),
+        )?);
+        links.insert(record.folder.clone(), device.clone());
+        Ok(device)
+    }
+
+    /// Closes a throwaway device opened by [`open_link`](Self::open_link), once no one else
+    /// holds it.
+    pub(crate) fn close_link(&self, folder: &str) {
+        let mut links = self
+            .links
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        links.remove(folder);
+    }
+
     pub(crate) fn profile(&self) -> Result<Profile> {
         records::read_committed(&self.store, PROFILE)?.ok_or_else(|| ClientError::NotRegistered {
             home: self.home.clone(),
@@ -235,7 +367,7 @@ impl Device {
 
     /// Returns the keys prepared for registration, creating the identity and prekeys first if
     /// the store has none.
-    fn registration_draft(&self) -> Result<RegisterDeviceRequest> {
+    fn registration_draft(&self, one_time_prekeys: usize) -> Result<RegisterDeviceRequest> {
         let txn = self.store.transaction();
         if let Some(draft) = records::read::<RegisterDeviceRequest>(&txn, REGISTRATION_DRAFT)? {
             return Ok(draft);
@@ -246,9 +378,9 @@ impl Device {
         let identity = txn.create_identity(&mut rng)?;
         let signed = txn.generate_signed_prekey(now, &mut rng)?;
         let last_resort = txn.generate_last_resort_kyber_prekey(now, &mut rng)?;
-        let one_time = txn.generate_one_time_prekeys(ONE_TIME_PREKEY_BATCH, &mut rng)?;
+        let one_time = txn.generate_one_time_prekeys(one_time_prekeys, &mut rng)?;
         let one_time_kyber =
-            txn.generate_one_time_kyber_prekeys(ONE_TIME_PREKEY_BATCH, now, &mut rng)?;
+            txn.generate_one_time_kyber_prekeys(one_time_prekeys, now, &mut rng)?;
         let kyber = |key: tigress_core::prekeys::PublicSignedKey| KyberPreKey {
             key_id: key.id,
             public_key: key.public_key,

@@ -10,9 +10,9 @@ use tigress_proto::relay::v1::keys_client::KeysClient;
 use tigress_proto::relay::v1::mailbox_client::MailboxClient;
 use tigress_proto::relay::v1::registration_client::RegistrationClient;
 use tigress_proto::relay::v1::{
-    AcknowledgeEnvelopesRequest, CreateChallengeRequest, FetchEnvelopesRequest,
-    FetchEnvelopesResponse, GetPreKeyBundleRequest, RegisterDeviceRequest, RegisterDeviceResponse,
-    SendEnvelopeRequest, SendEnvelopeResponse,
+    AcknowledgeEnvelopesRequest, CreateChallengeRequest, DeleteMailboxRequest,
+    FetchEnvelopesRequest, FetchEnvelopesResponse, GetPreKeyBundleRequest, RegisterDeviceRequest,
+    RegisterDeviceResponse, RetractEnvelopeRequest, SendEnvelopeRequest, SendEnvelopeResponse,
 };
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
@@ -196,6 +196,37 @@ impl RelayConnection {
             .map_err(self.status("AcknowledgeEnvelopes"))?;
         Ok(response.into_inner().removed)
     }
+
+    /// Takes back an envelope the device sent, if the receiver has not acknowledged it.
+    pub(crate) async fn retract(
+        &self,
+        destination: &str,
+        client_message_id: &[u8],
+    ) -> Result<bool> {
+        let mut client = MailboxClient::new(self.channel.clone());
+        let request = RetractEnvelopeRequest {
+            destination: destination.to_owned(),
+            client_message_id: client_message_id.to_vec(),
+        };
+        let response = client
+            .retract_envelope(self.request(request))
+            .await
+            .map_err(self.status("RetractEnvelope"))?;
+        Ok(response.into_inner().retracted)
+    }
+
+    /// Deletes the device's own mailbox with its keys and credential.
+    pub(crate) async fn delete_mailbox(&self, address: &str) -> Result<u32> {
+        let mut client = MailboxClient::new(self.channel.clone());
+        let request = DeleteMailboxRequest {
+            address: address.to_owned(),
+        };
+        let response = client
+            .delete_mailbox(self.request(request))
+            .await
+            .map_err(self.status("DeleteMailbox"))?;
+        Ok(response.into_inner().envelopes_deleted)
+    }
 }
 
 /// Builds the endpoint for a relay URL.
@@ -213,21 +244,31 @@ fn endpoint(url: &str) -> Result<Endpoint> {
             "must start with http://, for example http://127.0.0.1:50051",
         ));
     }
+    check_authority(url).map_err(invalid)?;
     let endpoint =
         Endpoint::from_shared(url.to_owned()).map_err(|_| invalid("is not a valid URL"))?;
-    let authority = endpoint
-        .uri()
-        .authority()
-        .map(|authority| authority.as_str())
-        .unwrap_or_default();
-    if endpoint.uri().host().is_none_or(str::is_empty) || authority.ends_with(':') {
-        return Err(invalid(
-            "must name a host and port, for example http://127.0.0.1:50051",
-        ));
-    }
     Ok(endpoint
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(CALL_TIMEOUT))
+}
+
+/// Checks that an `http://` URL is `http://HOST:PORT` with a numeric port and no path.
+fn check_authority(url: &str) -> std::result::Result<(), &'static str> {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains(['/', '?', '#']) {
+        return Err("must be http://HOST:PORT without a path, for example http://127.0.0.1:50051");
+    }
+    let Some((host, port)) = authority.rsplit_once(':') else {
+        return Err("must name a port, for example http://127.0.0.1:50051");
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err("must name a host, for example http://127.0.0.1:50051");
+    }
+    if port.parse::<u16>().map_or(true, |port| port == 0) {
+        return Err("the port must be a number from 1 to 65535");
+    }
+    Ok(())
 }
 
 /// Returns the innermost cause of a transport error, which names the actual failure

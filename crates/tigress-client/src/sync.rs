@@ -1,43 +1,97 @@
-//! Sync: send what waits in the outbox, then fetch, decrypt, apply and acknowledge every
-//! envelope in the device's mailbox.
+//! Sync: expire overdue offers, send what waits in the outbox, then fetch, decrypt, apply and
+//! acknowledge every envelope, in the home's mailbox and in the throwaway mailbox of each open
+//! link share.
 //!
-//! Each envelope is processed exactly once. Its decryption, its effect on the share and a
-//! "processed" marker for its client message id commit in one transaction, and the SDK
-//! acknowledges it to the relay only after that commit is on disk. An envelope delivered again after a
-//! crash finds its marker and is only acknowledged.
+//! Each envelope is processed exactly once. Its decryption, its effect on the share, any reply
+//! and a "processed" marker for its client message id commit in one transaction, and the SDK
+//! acknowledges it to the relay only after that commit is on disk.
 
 use std::time::SystemTime;
 
-use tigress_core::share::state::{Role, ShareInput, next_state};
-use tigress_core::share::{ShareBody, ShareId, ShareMessage, ShareOffer};
+use tigress_core::link::verify_claim;
+use tigress_core::share::state::{Channel, Role, ShareInput, ShareState};
+use tigress_core::share::{
+    ShareBody, ShareErrorCode, ShareId, ShareMessage, ShareMode, ShareOffer, X509Policy,
+};
+use tigress_core::x509::{CertificateAuthority, check_request, verify_certificate};
 use tigress_core::{Ciphertext, CiphertextKind, DeviceAddress, Durability, Transaction};
 use tigress_proto::relay::v1::{Envelope, EnvelopeType};
 
 use crate::device::Device;
-use crate::error::Result;
+use crate::error::{ClientError, Result};
 use crate::event::Event;
-use crate::records::{self, ReceivedShareRecord, SentShareRecord, StoredDisplay};
-use crate::shares::{millis, out_of_order, parse_state};
+use crate::outbox::encrypt_to_outbox;
+use crate::records::{
+    self, OutboxPurpose, RECEIVED_SHARE, SENT_SHARE, ShareRecord, StoredDisplay, X509Record,
+};
+use crate::shares::{
+    OfferContent, agree, is_expired, issue_certificate, message, send_offer, set_state, transition,
+    transition_with_mode, wipe_secrets, write_share,
+};
 
 /// The decision on an envelope after trying to process it.
 enum Outcome {
-    /// Processed or dropped: acknowledge it, and report the event if there is one.
-    Done(Option<Event>),
+    /// Processed or dropped: acknowledge it, and report its events.
+    Done(Vec<Event>),
     /// Cannot be processed yet: leave it on the relay.
     Keep(Event),
 }
 
+/// What processing a message needs besides the transaction.
+struct Context<'c> {
+    /// The sender of the envelope.
+    source: DeviceAddress,
+    /// The home's owner CA, for stateful shares approved automatically.
+    owner_ca: Option<&'c CertificateAuthority>,
+}
+
 impl Device {
-    /// Sends pending outbox messages, then processes every envelope waiting on the relay, and
-    /// returns what happened.
+    /// Expires overdue offers, sends pending outbox messages, then processes every envelope
+    /// waiting on the relay for this device and its open link shares, and returns what
+    /// happened.
     ///
     /// # Errors
     ///
-    /// [`ClientError::NotRegistered`](crate::ClientError::NotRegistered), or a relay error.
-    /// Envelopes that cannot be decrypted or decoded are not errors: they are dropped and
-    /// reported as [`Event::EnvelopeRejected`].
+    /// [`ClientError::NotRegistered`] when the home has neither a registration nor a link
+    /// share, or a relay error. Envelopes that cannot be decrypted or decoded are not errors:
+    /// they are dropped and reported as [`Event::EnvelopeRejected`].
     pub async fn sync(&self) -> Result<Vec<Event>> {
-        let mut events = self.flush_outbox().await?;
+        let links: Vec<_> = self
+            .link_records()?
+            .into_iter()
+            .filter(|link| !link.closed)
+            .collect();
+        let registered = self.is_registered()?;
+        if !registered && links.is_empty() {
+            return Err(ClientError::NotRegistered {
+                home: self.home.clone(),
+            });
+        }
+        let owner_ca = match self.owner_ca() {
+            Ok(ca) => Some(ca),
+            Err(ClientError::NoOwnerCa { .. }) => None,
+            Err(error) => return Err(error),
+        };
+
+        let mut events = Vec::new();
+        if registered {
+            events.extend(self.sync_mailbox(owner_ca.as_ref()).await?);
+        }
+        for link in links {
+            events.extend(
+                self.open_link(&link)?
+                    .sync_mailbox(owner_ca.as_ref())
+                    .await?,
+            );
+        }
+        self.close_ended_links().await?;
+        Ok(events)
+    }
+
+    /// Syncs this device's own mailbox.
+    async fn sync_mailbox(&self, owner_ca: Option<&CertificateAuthority>) -> Result<Vec<Event>> {
+        let mut events = self.expire_shares()?;
+        events.extend(self.flush_outbox().await?);
         let address = self.profile()?.address;
         let relay = self.relay().await?;
         loop {
@@ -45,10 +99,10 @@ impl Device {
             let mut acknowledged = Vec::with_capacity(page.envelopes.len());
             let mut kept_on_relay = 0usize;
             for envelope in page.envelopes {
-                match self.process(&envelope)? {
-                    Outcome::Done(event) => {
+                match self.process(&envelope, owner_ca)? {
+                    Outcome::Done(found) => {
                         acknowledged.push(envelope.id);
-                        events.extend(event);
+                        events.extend(found);
                     }
                     Outcome::Keep(event) => {
                         kept_on_relay += 1;
@@ -68,17 +122,54 @@ impl Device {
                 break;
             }
         }
+        // Replies queued while processing go out now; they are not events of their own.
+        self.flush_outbox().await?;
+        Ok(events)
+    }
+
+    /// Moves every share whose offer expired to `expired`.
+    fn expire_shares(&self) -> Result<Vec<Event>> {
+        let now = SystemTime::now();
+        let txn = self.store.transaction();
+        let mut events = Vec::new();
+        for (role, prefix) in [(Role::Sender, SENT_SHARE), (Role::Receiver, RECEIVED_SHARE)] {
+            for (_, bytes) in txn.scan_prefix(prefix)? {
+                let mut record: ShareRecord =
+                    prost::Message::decode(bytes.as_slice()).map_err(|error| {
+                        tigress_core::Error::CorruptRecord {
+                            key: "app/share".to_owned(),
+                            reason: error.to_string(),
+                        }
+                    })?;
+                let share_id = record.id()?;
+                if !is_expired(&record, now) {
+                    continue;
+                }
+                if let Ok(next) = transition(&record, role, ShareInput::Expire, &share_id) {
+                    set_state(&mut record, next);
+                    wipe_secrets(&mut record);
+                    write_share(&txn, role, &record);
+                    tracing::info!(share = %share_id, "share expired");
+                    events.push(Event::ShareExpired { share_id });
+                }
+            }
+        }
+        txn.commit(Durability::Flushed)?;
         Ok(events)
     }
 
     /// Decrypts and applies one envelope.
-    fn process(&self, envelope: &Envelope) -> Result<Outcome> {
+    fn process(
+        &self,
+        envelope: &Envelope,
+        owner_ca: Option<&CertificateAuthority>,
+    ) -> Result<Outcome> {
         let rejected = |reason: String| {
             tracing::warn!(envelope_id = envelope.id, source = %envelope.source, %reason, "envelope rejected");
-            Ok(Outcome::Done(Some(Event::EnvelopeRejected {
+            Ok(Outcome::Done(vec![Event::EnvelopeRejected {
                 source: envelope.source.clone(),
                 reason,
-            })))
+            }]))
         };
         let source: DeviceAddress = match envelope.source.parse() {
             Ok(source) => source,
@@ -94,7 +185,7 @@ impl Device {
         let txn = self.store.transaction();
         if txn.get(&processed_key)?.is_some() {
             tracing::debug!(envelope_id = envelope.id, "envelope already processed");
-            return Ok(Outcome::Done(None));
+            return Ok(Outcome::Done(Vec::new()));
         }
 
         let ciphertext = Ciphertext {
@@ -105,7 +196,7 @@ impl Device {
             Ok(plaintext) => plaintext,
             Err(tigress_core::Error::DuplicateMessage { .. }) => {
                 tracing::debug!(envelope_id = envelope.id, "duplicate message");
-                return Ok(Outcome::Done(None));
+                return Ok(Outcome::Done(Vec::new()));
             }
             Err(tigress_core::Error::IdentityChanged { address }) => {
                 tracing::warn!(peer = %address, "message from a peer whose identity key changed");
@@ -123,101 +214,452 @@ impl Device {
         // From here the session has advanced, so the transaction commits even when the
         // message inside is rejected.
         txn.insert(processed_key, Vec::new());
-        let event = match ShareMessage::decode_padded(&plaintext)
-            .and_then(|message| apply(&txn, &source, message))
-        {
-            Ok(event) => Some(event),
+        let context = Context { source, owner_ca };
+        let applied = ShareMessage::decode_padded(&plaintext)
+            .map_err(ClientError::from)
+            .and_then(|message| apply(&txn, &context, message));
+        let events = match applied {
+            Ok(events) => events,
             Err(error) => {
-                tracing::warn!(envelope_id = envelope.id, %source, %error, "share message rejected");
-                Some(Event::EnvelopeRejected {
+                tracing::warn!(envelope_id = envelope.id, source = %context.source, %error, "share message rejected");
+                vec![Event::EnvelopeRejected {
                     source: envelope.source.clone(),
                     reason: error.to_string(),
-                })
+                }]
             }
         };
         txn.commit(Durability::Buffered)?;
-        Ok(Outcome::Done(event))
+        Ok(Outcome::Done(events))
     }
 }
 
-/// Applies a decrypted share message from `source` to the share records in `txn`.
+/// Applies a decrypted share message to the share records in `txn`.
 fn apply(
     txn: &Transaction<'_>,
-    source: &DeviceAddress,
+    context: &Context<'_>,
     message: ShareMessage,
-) -> tigress_core::Result<Event> {
+) -> Result<Vec<Event>> {
     let share_id = message.share_id;
+    let peer = context.source.to_string();
     match message.body {
-        ShareBody::Offer(offer) => receive_offer(txn, source, share_id, offer),
-        ShareBody::Completed => receive_completion(txn, source, share_id),
+        ShareBody::Offer(offer) => receive_offer(txn, context, share_id, offer),
+        ShareBody::Claim { proof } => receive_claim(txn, context, share_id, &proof),
+        ShareBody::KeySigningRequest {
+            certificate_signing_request,
+            requested_validity_seconds,
+        } => receive_signing_request(
+            txn,
+            context,
+            share_id,
+            certificate_signing_request,
+            requested_validity_seconds,
+        ),
+        ShareBody::KeyImportRequest { certificate } => {
+            receive_import(txn, context, share_id, certificate)
+        }
+        ShareBody::Completed => {
+            let _ = move_share(
+                txn,
+                context,
+                Role::Sender,
+                share_id,
+                ShareInput::CompletionReceived,
+            )?;
+            tracing::info!(share = %share_id, %peer, "share completed");
+            Ok(vec![Event::ShareCompleted { share_id, peer }])
+        }
+        ShareBody::Declined => {
+            let _ = move_share(
+                txn,
+                context,
+                Role::Sender,
+                share_id,
+                ShareInput::DeclineReceived,
+            )?;
+            tracing::info!(share = %share_id, %peer, "share declined");
+            Ok(vec![Event::ShareDeclined { share_id, peer }])
+        }
+        ShareBody::Cancelled => {
+            let _ = move_share(
+                txn,
+                context,
+                Role::Receiver,
+                share_id,
+                ShareInput::CancelReceived,
+            )?;
+            tracing::info!(share = %share_id, %peer, "share cancelled by the sender");
+            Ok(vec![Event::ShareCancelled { share_id, peer }])
+        }
+        ShareBody::Error { code, message } => receive_error(txn, context, share_id, code, &message),
     }
+}
+
+/// Reads the share `role` holds with the envelope's sender as its peer. A share of another peer
+/// counts as unknown, so that no device can move someone else's share.
+fn peer_share(
+    txn: &Transaction<'_>,
+    context: &Context<'_>,
+    role: Role,
+    share_id: ShareId,
+) -> Result<ShareRecord> {
+    let record: Option<ShareRecord> = records::read(txn, &records::share_key(role, &share_id))?;
+    match record {
+        Some(record) if record.peer == context.source.to_string() => Ok(record),
+        _ => Err(tigress_core::Error::InvalidShareMessage {
+            reason: format!("message for unknown share {share_id}"),
+        }
+        .into()),
+    }
+}
+
+/// Moves a share by `input` and wipes its secrets when it ends without them.
+fn move_share(
+    txn: &Transaction<'_>,
+    context: &Context<'_>,
+    role: Role,
+    share_id: ShareId,
+    input: ShareInput,
+) -> Result<ShareRecord> {
+    let mut record = peer_share(txn, context, role, share_id)?;
+    let next = transition(&record, role, input, &share_id)?;
+    set_state(&mut record, next);
+    if matches!(
+        next,
+        ShareState::Cancelled | ShareState::Declined | ShareState::Expired | ShareState::Failed
+    ) {
+        wipe_secrets(&mut record);
+    }
+    write_share(txn, role, &record);
+    Ok(record)
 }
 
 fn receive_offer(
     txn: &Transaction<'_>,
-    source: &DeviceAddress,
+    context: &Context<'_>,
     share_id: ShareId,
     offer: ShareOffer,
-) -> tigress_core::Result<Event> {
-    let key = records::received_share_key(&share_id);
-    if txn.get(&key)?.is_some() {
-        return Err(tigress_core::Error::ShareOutOfOrder {
+) -> Result<Vec<Event>> {
+    let key = records::share_key(Role::Receiver, &share_id);
+    let existing: Option<ShareRecord> = records::read(txn, &key)?;
+    let from = context.source.to_string();
+    let offered = Event::OfferReceived {
+        share_id,
+        from: from.clone(),
+        mode: offer.mode,
+        display: offer.display.clone(),
+        expires_at_ms: offer.expires_at_ms,
+    };
+
+    let Some(mut record) = existing else {
+        let record = new_received(share_id, &from, Channel::Contact, &offer);
+        write_share(txn, Role::Receiver, &record);
+        tracing::info!(share = %share_id, peer = %from, "share offer received");
+        return Ok(vec![offered]);
+    };
+
+    // A link share the device claimed: the offer completes the claim.
+    if record.peer != from || record.channel()? != Channel::Link {
+        let error = tigress_core::Error::ShareOutOfOrder {
             share_id: share_id.to_string(),
             state: "known",
-            input: ShareInput::OfferReceived.name(),
+            input: "a repeated share offer",
+        };
+        return Err(error.into());
+    }
+    let next = transition_with_mode(
+        &record,
+        Role::Receiver,
+        ShareInput::OfferReceived,
+        &share_id,
+        offer.mode,
+    )?;
+    let filled = new_received(share_id, &from, Channel::Link, &offer);
+    record.mode = filled.mode;
+    record.display = filled.display;
+    record.provisioning_information = filled.provisioning_information;
+    record.expires_at_ms = filled.expires_at_ms;
+    record.x509 = filled.x509;
+    let _ = agree(txn, &mut record, next)?;
+    write_share(txn, Role::Receiver, &record);
+    tracing::info!(share = %share_id, peer = %from, state = %next, "link share offer received");
+
+    let mut events = vec![offered];
+    if next == ShareState::Provisioned {
+        events.push(Event::CredentialProvisioned {
+            share_id,
+            peer: from,
         });
     }
-
-    let now = millis(SystemTime::now());
-    let record = ReceivedShareRecord {
-        share_id: share_id.as_bytes().to_vec(),
-        peer: source.to_string(),
-        state: tigress_core::share::state::ShareState::Offered
-            .name()
-            .to_owned(),
-        display: Some(StoredDisplay::from(&offer.display)),
-        provisioning_information: offer.provisioning_information,
-        expires_at_ms: offer.expires_at_ms.unwrap_or(0),
-        received_at_ms: now,
-        updated_at_ms: now,
-    };
-    records::write(txn, key, &record);
-    tracing::info!(share = %share_id, peer = %source, size = offer.display.size_bytes, "share offer received");
-    Ok(Event::OfferReceived {
-        share_id,
-        from: *source,
-        display: offer.display,
-    })
+    Ok(events)
 }
 
-fn receive_completion(
-    txn: &Transaction<'_>,
-    source: &DeviceAddress,
+/// Builds the receiver's record of an offer.
+fn new_received(
     share_id: ShareId,
-) -> tigress_core::Result<Event> {
-    let key = records::sent_share_key(&share_id);
-    let unknown = || tigress_core::Error::InvalidShareMessage {
-        reason: format!("completion for unknown share {share_id}"),
+    from: &str,
+    channel: Channel,
+    offer: &ShareOffer,
+) -> ShareRecord {
+    let now = crate::shares::millis(SystemTime::now());
+    let x509 = offer.x509_policy.as_ref().map(|policy| X509Record {
+        ca_certificate: policy.ca_certificate.clone(),
+        subject_common_name: policy.subject_common_name.clone(),
+        max_validity_seconds: policy.max_validity_seconds,
+        ..X509Record::default()
+    });
+    ShareRecord {
+        share_id: share_id.as_bytes().to_vec(),
+        peer: from.to_owned(),
+        state: ShareState::Offered.name().to_owned(),
+        display: Some(StoredDisplay::from(&offer.display)),
+        provisioning_information: offer.provisioning_information.clone(),
+        expires_at_ms: offer.expires_at_ms.unwrap_or(0),
+        created_at_ms: now,
+        updated_at_ms: now,
+        mode: offer.mode.name().to_owned(),
+        channel: records::channel_name(channel).to_owned(),
+        x509,
+        ..ShareRecord::default()
+    }
+}
+
+fn receive_claim(
+    txn: &Transaction<'_>,
+    context: &Context<'_>,
+    share_id: ShareId,
+    proof: &[u8; 32],
+) -> Result<Vec<Event>> {
+    let key = records::share_key(Role::Sender, &share_id);
+    let unknown = || {
+        ClientError::from(tigress_core::Error::InvalidShareMessage {
+            reason: format!("claim for unknown share {share_id}"),
+        })
     };
-    let mut record: SentShareRecord = txn
-        .get_decoded(&key, |bytes| {
-            <SentShareRecord as prost::Message>::decode(bytes)
-        })?
-        .ok_or_else(unknown)?;
-    if record.peer != source.to_string() {
-        // Another device must not be able to complete someone else's share.
+    let mut record: ShareRecord = records::read(txn, &key)?.ok_or_else(unknown)?;
+    if record.channel()? != Channel::Link {
         return Err(unknown());
     }
-    let state = parse_state(&record.state, &share_id)?;
-    let next = next_state(Role::Sender, state, ShareInput::CompletionReceived)
-        .map_err(|error| out_of_order(&share_id, error))?;
+    let by = context.source.to_string();
+    let claimant_identity = txn
+        .peer_identity(&context.source.to_protocol_address())?
+        .ok_or_else(|| tigress_core::Error::SessionNotFound {
+            address: by.clone(),
+        })?;
 
-    record.state = next.name().to_owned();
-    record.updated_at_ms = millis(SystemTime::now());
-    records::write(txn, key, &record);
-    tracing::info!(share = %share_id, peer = %source, "share completed");
-    Ok(Event::ShareCompleted {
+    let refusal = match record.state()? {
+        _ if is_expired(&record, SystemTime::now()) => {
+            Some((ShareErrorCode::Expired, "the link share expired"))
+        }
+        ShareState::Offered => {
+            let secret: Option<[u8; 32]> = record.link_secret.as_slice().try_into().ok();
+            let valid = secret
+                .is_some_and(|secret| verify_claim(&secret, &claimant_identity.serialize(), proof));
+            (!valid).then_some((
+                ShareErrorCode::Rejected,
+                "the claim's proof does not match the link",
+            ))
+        }
+        ShareState::Cancelled => Some((ShareErrorCode::Cancelled, "the link share was cancelled")),
+        ShareState::Expired => Some((ShareErrorCode::Expired, "the link share expired")),
+        _ => Some((
+            ShareErrorCode::AlreadyClaimed,
+            "the link was already claimed by another device",
+        )),
+    };
+    if let Some((code, reason)) = refusal {
+        reply_error(txn, &context.source, share_id, code, reason)?;
+        tracing::info!(share = %share_id, claimant = %by, reason, "claim rejected");
+        return Ok(vec![Event::ClaimRejected {
+            share_id,
+            by,
+            reason: reason.to_owned(),
+        }]);
+    }
+
+    let next = transition(&record, Role::Sender, ShareInput::ClaimReceived, &share_id)?;
+    let content = match record.mode()? {
+        Some(ShareMode::Stateful) => {
+            let x509 = record.x509.clone().unwrap_or_default();
+            let policy = X509Policy {
+                ca_certificate: x509.ca_certificate,
+                subject_common_name: x509.subject_common_name,
+                max_validity_seconds: x509.max_validity_seconds,
+            };
+            OfferContent::Certificate {
+                policy,
+                auto_approve: x509.auto_approve,
+            }
+        }
+        _ => OfferContent::Document(std::mem::take(&mut record.provisioning_information)),
+    };
+    let _ = send_offer(txn, &context.source, &mut record, content)?;
+    set_state(&mut record, next);
+    record.link_secret.clear();
+    write_share(txn, Role::Sender, &record);
+    tracing::info!(share = %share_id, claimant = %by, "link share claimed");
+    Ok(vec![Event::LinkClaimed { share_id, by }])
+}
+
+fn receive_signing_request(
+    txn: &Transaction<'_>,
+    context: &Context<'_>,
+    share_id: ShareId,
+    request_der: Vec<u8>,
+    requested_validity_seconds: u64,
+) -> Result<Vec<Event>> {
+    let mut record = peer_share(txn, context, Role::Sender, share_id)?;
+    let next = transition(
+        &record,
+        Role::Sender,
+        ShareInput::SigningRequestReceived,
+        &share_id,
+    )?;
+    let peer = context.source.to_string();
+    let x509 = record
+        .x509
+        .as_mut()
+        .ok_or_else(|| crate::shares::corrupt(&share_id, "stateful share without its policy"))?;
+    let policy = X509Policy {
+        ca_certificate: x509.ca_certificate.clone(),
+        subject_common_name: x509.subject_common_name.clone(),
+        max_validity_seconds: x509.max_validity_seconds,
+    };
+    if let Err(error) = check_request(&request_der, &policy, requested_validity_seconds) {
+        return fail(
+            txn,
+            context,
+            record,
+            Role::Sender,
+            ShareErrorCode::Rejected,
+            &format!("key signing request rejected: {error}"),
+        );
+    }
+
+    x509.request_der = request_der;
+    x509.requested_validity_seconds = requested_validity_seconds;
+    let auto_approve = x509.auto_approve;
+    set_state(&mut record, next);
+    let mut events = vec![Event::SigningRequestReceived {
         share_id,
-        peer: *source,
-    })
+        peer: peer.clone(),
+    }];
+    if let (true, Some(ca)) = (auto_approve, context.owner_ca) {
+        let _ = issue_certificate(txn, &mut record, ca, &share_id)?;
+        events.push(Event::ImportIssued { share_id, peer });
+    }
+    write_share(txn, Role::Sender, &record);
+    tracing::info!(share = %share_id, auto_approve, "key signing request received");
+    Ok(events)
+}
+
+fn receive_import(
+    txn: &Transaction<'_>,
+    context: &Context<'_>,
+    share_id: ShareId,
+    certificate: Vec<u8>,
+) -> Result<Vec<Event>> {
+    let mut record = peer_share(txn, context, Role::Receiver, share_id)?;
+    let next = transition(
+        &record,
+        Role::Receiver,
+        ShareInput::ImportReceived,
+        &share_id,
+    )?;
+    let x509 = record
+        .x509
+        .as_mut()
+        .ok_or_else(|| crate::shares::corrupt(&share_id, "stateful share without its policy"))?;
+    if let Err(error) = verify_certificate(
+        &certificate,
+        &x509.ca_certificate,
+        &x509.request_der,
+        SystemTime::now(),
+    ) {
+        let reason = format!("key import request rejected: {error}");
+        return fail(
+            txn,
+            context,
+            record,
+            Role::Receiver,
+            ShareErrorCode::InvalidCertificate,
+            &reason,
+        );
+    }
+
+    x509.certificate_der = certificate;
+    set_state(&mut record, next);
+    let completion = message(share_id, ShareBody::Completed);
+    let _ = encrypt_to_outbox(txn, &context.source, &completion, OutboxPurpose::Completion)?;
+    write_share(txn, Role::Receiver, &record);
+    tracing::info!(share = %share_id, "certificate verified and provisioned");
+    Ok(vec![Event::CredentialProvisioned {
+        share_id,
+        peer: context.source.to_string(),
+    }])
+}
+
+fn receive_error(
+    txn: &Transaction<'_>,
+    context: &Context<'_>,
+    share_id: ShareId,
+    code: ShareErrorCode,
+    text: &str,
+) -> Result<Vec<Event>> {
+    let role = [Role::Sender, Role::Receiver]
+        .into_iter()
+        .find(|role| peer_share(txn, context, *role, share_id).is_ok())
+        .ok_or_else(|| tigress_core::Error::InvalidShareMessage {
+            reason: format!("error for unknown share {share_id}"),
+        })?;
+    let mut record = move_share(txn, context, role, share_id, ShareInput::ErrorReceived)?;
+    let reason = format!("{}: {text}", code.name());
+    record.failure = reason.clone();
+    write_share(txn, role, &record);
+    tracing::info!(share = %share_id, %reason, "peer reported the share failed");
+    Ok(vec![Event::ShareFailed { share_id, reason }])
+}
+
+/// Ends a share after a failed check on this side and tells the peer why.
+fn fail(
+    txn: &Transaction<'_>,
+    context: &Context<'_>,
+    mut record: ShareRecord,
+    role: Role,
+    code: ShareErrorCode,
+    reason: &str,
+) -> Result<Vec<Event>> {
+    let share_id = record.id()?;
+    let next = transition(&record, role, ShareInput::Fail, &share_id)?;
+    set_state(&mut record, next);
+    wipe_secrets(&mut record);
+    record.failure = reason.to_owned();
+    write_share(txn, role, &record);
+    reply_error(txn, &context.source, share_id, code, reason)?;
+    tracing::warn!(share = %share_id, reason, "share failed");
+    Ok(vec![Event::ShareFailed {
+        share_id,
+        reason: reason.to_owned(),
+    }])
+}
+
+fn reply_error(
+    txn: &Transaction<'_>,
+    to: &DeviceAddress,
+    share_id: ShareId,
+    code: ShareErrorCode,
+    reason: &str,
+) -> Result<()> {
+    let mut text = String::new();
+    for character in reason.chars().filter(|character| !character.is_control()) {
+        if text.len() + character.len_utf8() > tigress_core::share::MAX_DISPLAY_TEXT_LEN {
+            break;
+        }
+        text.push(character);
+    }
+    let body = ShareBody::Error {
+        code,
+        message: text,
+    };
+    let _ = encrypt_to_outbox(txn, to, &message(share_id, body), OutboxPurpose::Plain)?;
+    Ok(())
 }

@@ -3,84 +3,22 @@
 // Test helpers outside #[test] functions fail the test by unwrapping, like the tests do.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
+mod support;
 
-use tigress_client::{
-    ClientError, Device, DisplayInformation, Event, NewShare, ShareId, ShareState,
-};
-use tigress_relay::{Relay, RelayConfig};
-use tokio::sync::oneshot;
-
-/// A relay on 127.0.0.1 with a temporary data folder.
-struct TestRelay {
-    url: String,
-    shutdown: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), tigress_relay::ServeError>>,
-    _data: tempfile::TempDir,
-}
-
-impl TestRelay {
-    async fn start() -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let relay = Relay::open(RelayConfig::new(data.path())).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(relay.serve(listener, async {
-            let _ = stopped.await;
-        }));
-        Self {
-            url,
-            shutdown,
-            task,
-            _data: data,
-        }
-    }
-
-    async fn stop(self) {
-        let _ = self.shutdown.send(());
-        self.task.await.unwrap().unwrap();
-    }
-}
-
-fn sample_credential() -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/credentials/mdl-issuer-signed.cbor");
-    std::fs::read(path).unwrap()
-}
-
-async fn registered_device(relay: &TestRelay, home: &tempfile::TempDir) -> Device {
-    let device = Device::open(home.path()).unwrap();
-    device.register(&relay.url).await.unwrap();
-    device
-}
-
-fn display(title: &str) -> DisplayInformation {
-    DisplayInformation {
-        title: title.to_owned(),
-        file_name: "mdl.cbor".to_owned(),
-        ..DisplayInformation::default()
-    }
-}
-
-fn assert_send<T: Send>(value: T) -> T {
-    value
-}
+use support::{TestRelay, assert_send, device, document, kinds, offer, sample_credential};
+use tigress_client::{ClientError, Device, Event, ShareId, ShareMode, ShareState};
 
 #[tokio::test]
 async fn stateless_share_transfers_exact_bytes() {
-    let relay = TestRelay::start().await;
+    let mut relay = TestRelay::start().await;
     let homes = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let sender = registered_device(&relay, &homes.0).await;
-    let receiver = registered_device(&relay, &homes.1).await;
+    let sender = device(&relay, &homes.0).await;
+    let receiver = device(&relay, &homes.1).await;
     let credential = sample_credential();
 
-    let request = NewShare {
-        to: receiver.address().unwrap(),
-        credential: credential.clone(),
-        display: display("Driving licence"),
-    };
-    let share_id = assert_send(sender.share(request)).await.unwrap();
+    let share_id = assert_send(sender.share(offer(&receiver, &credential, "Driving licence")))
+        .await
+        .unwrap();
     assert_eq!(sender.sent_shares().unwrap()[0].state, ShareState::Offered);
 
     let events = assert_send(receiver.sync()).await.unwrap();
@@ -88,33 +26,34 @@ async fn stateless_share_transfers_exact_bytes() {
     let Event::OfferReceived {
         share_id: offered,
         from,
+        mode,
         display,
+        expires_at_ms,
     } = &events[0]
     else {
         panic!("expected an offer, got {events:?}");
     };
     assert_eq!(*offered, share_id);
-    assert_eq!(*from, sender.address().unwrap());
+    assert_eq!(*from, sender.address().unwrap().to_string());
+    assert_eq!(*mode, ShareMode::Stateless);
     assert_eq!(display.title, "Driving licence");
     assert_eq!(display.size_bytes, credential.len() as u64);
+    assert!(expires_at_ms.is_some());
     assert!(matches!(
         receiver.credential(share_id),
         Err(ClientError::NotProvisioned { .. })
     ));
 
-    assert_send(receiver.accept(share_id)).await.unwrap();
-    assert_eq!(receiver.credential(share_id).unwrap(), credential);
-    assert_eq!(
-        receiver.received_shares().unwrap()[0].state,
-        ShareState::Completed
-    );
+    let state = assert_send(receiver.accept(share_id)).await.unwrap();
+    assert_eq!(state, ShareState::Completed);
+    assert_eq!(document(&receiver, share_id), credential);
 
     let events = sender.sync().await.unwrap();
     assert_eq!(
         events,
         vec![Event::ShareCompleted {
             share_id,
-            peer: receiver.address().unwrap()
+            peer: receiver.address().unwrap().to_string()
         }]
     );
     assert_eq!(
@@ -131,54 +70,39 @@ async fn stateless_share_transfers_exact_bytes() {
 
 #[tokio::test]
 async fn second_share_uses_the_existing_session() {
-    let relay = TestRelay::start().await;
+    let mut relay = TestRelay::start().await;
     let homes = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let sender = registered_device(&relay, &homes.0).await;
-    let receiver = registered_device(&relay, &homes.1).await;
-    let to = receiver.address().unwrap();
+    let sender = device(&relay, &homes.0).await;
+    let receiver = device(&relay, &homes.1).await;
 
     let first = sender
-        .share(NewShare {
-            to,
-            credential: b"first".to_vec(),
-            display: display("one"),
-        })
+        .share(offer(&receiver, b"first", "one"))
         .await
         .unwrap();
     receiver.sync().await.unwrap();
     receiver.accept(first).await.unwrap();
     sender.sync().await.unwrap();
     let second = sender
-        .share(NewShare {
-            to,
-            credential: b"second".to_vec(),
-            display: display("two"),
-        })
+        .share(offer(&receiver, b"second", "two"))
         .await
         .unwrap();
 
     let events = receiver.sync().await.unwrap();
-    assert!(
-        matches!(&events[..], [Event::OfferReceived { share_id, .. }] if *share_id == second),
-        "{events:?}"
-    );
+    assert_eq!(kinds(&events), ["offer_received"]);
+    assert_eq!(events[0].share_id(), Some(second));
     receiver.accept(second).await.unwrap();
-    assert_eq!(receiver.credential(second).unwrap(), b"second");
+    assert_eq!(document(&receiver, second), b"second");
     relay.stop().await;
 }
 
 #[tokio::test]
 async fn state_survives_reopening_the_home() {
-    let relay = TestRelay::start().await;
+    let mut relay = TestRelay::start().await;
     let homes = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let sender = registered_device(&relay, &homes.0).await;
-    let receiver = registered_device(&relay, &homes.1).await;
+    let sender = device(&relay, &homes.0).await;
+    let receiver = device(&relay, &homes.1).await;
     let share_id = sender
-        .share(NewShare {
-            to: receiver.address().unwrap(),
-            credential: b"persisted".to_vec(),
-            display: display("t"),
-        })
+        .share(offer(&receiver, b"persisted", "t"))
         .await
         .unwrap();
     receiver.sync().await.unwrap();
@@ -186,77 +110,98 @@ async fn state_survives_reopening_the_home() {
 
     let receiver = Device::open(homes.1.path()).unwrap();
     receiver.accept(share_id).await.unwrap();
-    assert_eq!(receiver.credential(share_id).unwrap(), b"persisted");
+    assert_eq!(document(&receiver, share_id), b"persisted");
     drop(sender);
     let sender = Device::open(homes.0.path()).unwrap();
-    assert_eq!(sender.sync().await.unwrap().len(), 1);
+    assert_eq!(kinds(&sender.sync().await.unwrap()), ["share_completed"]);
     relay.stop().await;
 }
 
 #[tokio::test]
 async fn bad_requests_get_clear_errors() {
-    let relay = TestRelay::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let device = registered_device(&relay, &home).await;
-    let unknown = format!("{}.1", uuid::Uuid::new_v4()).parse().unwrap();
+    let mut relay = TestRelay::start().await;
+    let homes = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let sender = device(&relay, &homes.0).await;
+    let receiver = device(&relay, &homes.1).await;
 
-    let error = device
-        .share(NewShare {
-            to: unknown,
-            credential: b"x".to_vec(),
-            display: display("t"),
-        })
-        .await
-        .unwrap_err();
+    let mut unknown = offer(&receiver, b"x", "t");
+    unknown.to = format!("{}.1", uuid::Uuid::new_v4()).parse().unwrap();
+    let error = sender.share(unknown).await.unwrap_err();
     assert!(
         matches!(error, ClientError::UnknownAddress { .. }),
         "{error}"
     );
 
-    let me = device.address().unwrap();
-    let error = device
-        .share(NewShare {
-            to: me,
-            credential: Vec::new(),
-            display: display("t"),
-        })
-        .await
-        .unwrap_err();
+    let error = sender.share(offer(&receiver, b"", "t")).await.unwrap_err();
     assert_eq!(error.to_string(), "credential is empty");
-    let error = device
-        .share(NewShare {
-            to: me,
-            credential: vec![0; 61441],
-            display: display("t"),
-        })
+    let error = sender
+        .share(offer(&receiver, &vec![0; 61441], "t"))
         .await
         .unwrap_err();
     assert_eq!(
         error.to_string(),
         "credential of 61441 bytes exceeds the maximum of 61440 bytes"
     );
-
-    let missing = ShareId::from_slice(&[3; 16]).unwrap();
-    let error = device.accept(missing).await.unwrap_err();
+    let error = sender.share(offer(&sender, b"x", "t")).await.unwrap_err();
+    assert!(matches!(error, ClientError::ShareToSelf { .. }), "{error}");
+    let error = sender
+        .share(offer(&receiver, b"x", "\u{1b}[2J"))
+        .await
+        .unwrap_err();
     assert_eq!(
         error.to_string(),
-        format!("share {missing} is unknown on this device")
+        "invalid display information: title contains a control character"
     );
 
-    let error = device.register(&relay.url).await.unwrap_err();
+    let missing = ShareId::from_slice(&[3; 16]).unwrap();
+    let error = sender.accept(missing).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with(&format!("share {missing} is unknown on this device")),
+        "{error}"
+    );
+
+    let error = sender.register(&relay.url).await.unwrap_err();
     assert!(
         matches!(error, ClientError::AlreadyRegistered { .. }),
         "{error}"
     );
     assert!(
-        device.sent_shares().unwrap().is_empty(),
+        sender.sent_shares().unwrap().is_empty(),
         "a rejected share was recorded"
+    );
+
+    let mut other_device = offer(&receiver, b"x", "t");
+    other_device.to = format!("{}.2", receiver.address().unwrap().uuid())
+        .parse()
+        .unwrap();
+    let error = sender.share(other_device).await.unwrap_err();
+    assert!(
+        error.to_string().contains("the device id must be 1"),
+        "{error}"
     );
     relay.stop().await;
 }
 
 #[tokio::test]
-async fn unreachable_relay_is_reported() {
+async fn sender_cannot_accept_and_receiver_cannot_cancel() {
+    let mut relay = TestRelay::start().await;
+    let homes = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let sender = device(&relay, &homes.0).await;
+    let receiver = device(&relay, &homes.1).await;
+    let share_id = sender.share(offer(&receiver, b"x", "t")).await.unwrap();
+    receiver.sync().await.unwrap();
+
+    let error = sender.accept(share_id).await.unwrap_err();
+    assert!(matches!(error, ClientError::WrongSide { .. }), "{error}");
+    let error = receiver.cancel(share_id).await.unwrap_err();
+    assert!(matches!(error, ClientError::WrongSide { .. }), "{error}");
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn unreachable_and_invalid_relays_are_reported() {
     let home = tempfile::tempdir().unwrap();
     let device = Device::open(home.path()).unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -270,9 +215,53 @@ async fn unreachable_relay_is_reported() {
     );
     assert!(!device.is_registered().unwrap());
 
-    let error = device.register("ftp://127.0.0.1:1").await.unwrap_err();
+    for url in [
+        "ftp://127.0.0.1:1",
+        "http://127.0.0.1:",
+        "http://127.0.0.1:5005l",
+        "http://127.0.0.1:99999",
+        "http://127.0.0.1:1/path",
+        "http://127.0.0.1",
+    ] {
+        let error = device.register(url).await.unwrap_err();
+        assert!(
+            matches!(error, ClientError::InvalidRelayUrl { .. }),
+            "{url}: {error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn relay_that_lost_the_device_is_reported() {
+    let mut relay = TestRelay::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let device = device(&relay, &home).await;
+    relay
+        .restart_with(|data| {
+            std::fs::remove_dir_all(data).unwrap();
+            std::fs::create_dir(data).unwrap();
+        })
+        .await;
+
+    let error = device.sync().await.unwrap_err();
     assert!(
-        matches!(error, ClientError::InvalidRelayUrl { .. }),
+        matches!(error, ClientError::UnknownToRelay { .. }),
         "{error}"
     );
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn home_that_is_a_file_is_rejected() {
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("not-a-home");
+    std::fs::write(&file, b"x").unwrap();
+    assert!(matches!(
+        Device::open(&file),
+        Err(ClientError::HomeNotFolder { .. })
+    ));
+    assert!(matches!(
+        Device::open_existing(&file),
+        Err(ClientError::HomeNotFolder { .. })
+    ));
 }

@@ -7,6 +7,23 @@ use libsignal_protocol::SignalProtocolError;
 /// A result with the core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Formats an error and its causes on one line, `outer: cause: root cause`, leaving out a cause
+/// whose text the line already contains (errors of this project include their cause's text in
+/// their own message, while context added by `anyhow` does not).
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}
+
 /// Everything that can go wrong in the protocol core.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -65,13 +65,16 @@ mod address;
 pub mod cipher;
 mod error;
 pub mod keys;
+pub mod link;
+pub mod mdoc;
 pub mod prekeys;
 pub mod share;
 pub mod store;
+pub mod x509;
 
 pub use address::{DeviceAddress, PRIMARY_DEVICE_ID};
 pub use cipher::{Ciphertext, CiphertextKind};
-pub use error::{Error, Result};
+pub use error::{Error, Result, error_chain};
 pub use store::{Durability, Store, Transaction};
 
 /// The libsignal protocol crate this core is built on, for callers that need its types (a

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tigress_core::DeviceAddress;
+use tigress_core::{DeviceAddress, PRIMARY_DEVICE_ID};
 use tonic::metadata::MetadataMap;
 use uuid::Uuid;
 
@@ -80,14 +80,22 @@ pub(crate) fn parse_address(
             "is missing: expected UUID.DEVICE",
         ));
     }
-    address
-        .parse()
-        .map_err(|error: tigress_core::Error| match error {
-            tigress_core::Error::InvalidAddress { rule, .. } => {
-                RelayError::invalid(field, format!("is invalid: {rule}"))
-            }
-            other => RelayError::invalid(field, other.to_string()),
-        })
+    let parsed: DeviceAddress =
+        address
+            .parse()
+            .map_err(|error: tigress_core::Error| match error {
+                tigress_core::Error::InvalidAddress { rule, .. } => {
+                    RelayError::invalid(field, format!("is invalid: {rule}"))
+                }
+                other => RelayError::invalid(field, other.to_string()),
+            })?;
+    if u8::from(parsed.device_id()) != PRIMARY_DEVICE_ID {
+        let rule = format!(
+            "is invalid: the device id must be {PRIMARY_DEVICE_ID}, the one device of every mailbox on this relay"
+        );
+        return Err(RelayError::invalid(field, rule));
+    }
+    Ok(parsed)
 }
 
 /// Authenticates a call from its `authorization` metadata.

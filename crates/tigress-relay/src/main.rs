@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
@@ -39,15 +40,17 @@ enum LogFormat {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_format);
 
-    let result = run(args).await;
-    if let Err(error) = &result {
-        tracing::error!(error = %format!("{error:#}"), "relay failed");
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %tigress_core::error_chain(error.as_ref()), "relay failed");
+            ExitCode::FAILURE
+        }
     }
-    result
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

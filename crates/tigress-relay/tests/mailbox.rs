@@ -8,8 +8,8 @@ mod support;
 
 use support::{TestDevice, TestRelay};
 use tigress_proto::relay::v1::{
-    AcknowledgeEnvelopesRequest, DeleteMailboxRequest, GetPreKeyCountRequest, RetractEnvelopeRequest, EnvelopeType, FetchEnvelopesRequest, GetPreKeyBundleRequest,
-    SendEnvelopeRequest,
+    AcknowledgeEnvelopesRequest, DeleteMailboxRequest, EnvelopeType, FetchEnvelopesRequest,
+    GetPreKeyBundleRequest, GetPreKeyCountRequest, RetractEnvelopeRequest, SendEnvelopeRequest,
 };
 use tonic::Code;
 
@@ -324,32 +324,70 @@ async fn state_survives_a_restart() {
 }
 
 fn retraction(destination: &str, client_message_id: u8) -> RetractEnvelopeRequest {
-    RetractEnvelopeRequest { destination: destination.to_owned(), client_message_id: vec![client_message_id; 16] }
+    RetractEnvelopeRequest {
+        destination: destination.to_owned(),
+        client_message_id: vec![client_message_id; 16],
+    }
 }
 
 #[tokio::test]
 async fn sender_retracts_unfetched_envelope() {
     let folder = tempfile::tempdir().unwrap();
     let relay = TestRelay::start(folder.path()).await;
-    let (alice, bob) = (TestDevice::register(&relay, 0).await, TestDevice::register(&relay, 0).await);
+    let (alice, bob) = (
+        TestDevice::register(&relay, 0).await,
+        TestDevice::register(&relay, 0).await,
+    );
     let carol = TestDevice::register(&relay, 0).await;
     let mut mailbox = relay.mailbox().await;
-    mailbox.send_envelope(alice.request(envelope_to(&bob.address, 1, b"one"))).await.unwrap();
-    mailbox.send_envelope(alice.request(envelope_to(&bob.address, 2, b"two"))).await.unwrap();
+    mailbox
+        .send_envelope(alice.request(envelope_to(&bob.address, 1, b"one")))
+        .await
+        .unwrap();
+    mailbox
+        .send_envelope(alice.request(envelope_to(&bob.address, 2, b"two")))
+        .await
+        .unwrap();
 
-    let by_carol = mailbox.retract_envelope(carol.request(retraction(&bob.address, 1))).await.unwrap().into_inner();
-    assert!(!by_carol.retracted, "another device retracted alice's envelope");
+    let by_carol = mailbox
+        .retract_envelope(carol.request(retraction(&bob.address, 1)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !by_carol.retracted,
+        "another device retracted alice's envelope"
+    );
 
-    let by_alice = mailbox.retract_envelope(alice.request(retraction(&bob.address, 1))).await.unwrap().into_inner();
+    let by_alice = mailbox
+        .retract_envelope(alice.request(retraction(&bob.address, 1)))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(by_alice.retracted);
-    let again = mailbox.retract_envelope(alice.request(retraction(&bob.address, 1))).await.unwrap().into_inner();
+    let again = mailbox
+        .retract_envelope(alice.request(retraction(&bob.address, 1)))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(!again.retracted);
 
-    let left = mailbox.fetch_envelopes(fetch(&bob)).await.unwrap().into_inner();
-    let contents: Vec<&[u8]> = left.envelopes.iter().map(|envelope| envelope.content.as_slice()).collect();
+    let left = mailbox
+        .fetch_envelopes(fetch(&bob))
+        .await
+        .unwrap()
+        .into_inner();
+    let contents: Vec<&[u8]> = left
+        .envelopes
+        .iter()
+        .map(|envelope| envelope.content.as_slice())
+        .collect();
     assert_eq!(contents, vec![b"two".as_slice()]);
 
-    let status = mailbox.retract_envelope(alice.request(retraction("bob", 1))).await.unwrap_err();
+    let status = mailbox
+        .retract_envelope(alice.request(retraction("bob", 1)))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     relay.stop().await;
 }
@@ -358,43 +396,76 @@ async fn sender_retracts_unfetched_envelope() {
 async fn deleted_mailbox_leaves_nothing() {
     let folder = tempfile::tempdir().unwrap();
     let relay = TestRelay::start(folder.path()).await;
-    let (alice, bob) = (TestDevice::register(&relay, 0).await, TestDevice::register(&relay, 3).await);
+    let (alice, bob) = (
+        TestDevice::register(&relay, 0).await,
+        TestDevice::register(&relay, 3).await,
+    );
     let mut mailbox = relay.mailbox().await;
-    mailbox.send_envelope(alice.request(envelope_to(&bob.address, 1, b"queued"))).await.unwrap();
-    mailbox.send_envelope(bob.request(envelope_to(&alice.address, 2, b"sent by bob"))).await.unwrap();
+    mailbox
+        .send_envelope(alice.request(envelope_to(&bob.address, 1, b"queued")))
+        .await
+        .unwrap();
+    mailbox
+        .send_envelope(bob.request(envelope_to(&alice.address, 2, b"sent by bob")))
+        .await
+        .unwrap();
 
     let status = mailbox
-        .delete_mailbox(alice.request(DeleteMailboxRequest { address: bob.address.clone() }))
+        .delete_mailbox(alice.request(DeleteMailboxRequest {
+            address: bob.address.clone(),
+        }))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
 
     let deleted = mailbox
-        .delete_mailbox(bob.request(DeleteMailboxRequest { address: bob.address.clone() }))
+        .delete_mailbox(bob.request(DeleteMailboxRequest {
+            address: bob.address.clone(),
+        }))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(deleted.envelopes_deleted, 1);
 
     let status = mailbox.fetch_envelopes(fetch(&bob)).await.unwrap_err();
-    assert_eq!(status.code(), Code::Unauthenticated, "credential still works");
+    assert_eq!(
+        status.code(),
+        Code::Unauthenticated,
+        "credential still works"
+    );
     let status = relay
         .keys()
         .await
-        .get_pre_key_bundle(alice.request(GetPreKeyBundleRequest { address: bob.address.clone() }))
+        .get_pre_key_bundle(alice.request(GetPreKeyBundleRequest {
+            address: bob.address.clone(),
+        }))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
-    let status = mailbox.send_envelope(alice.request(envelope_to(&bob.address, 3, b"late"))).await.unwrap_err();
+    let status = mailbox
+        .send_envelope(alice.request(envelope_to(&bob.address, 3, b"late")))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 
     let status = relay
         .keys()
         .await
-        .get_pre_key_count(bob.request(GetPreKeyCountRequest { address: bob.address.clone() }))
+        .get_pre_key_count(bob.request(GetPreKeyCountRequest {
+            address: bob.address.clone(),
+        }))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
-    assert_eq!(mailbox.fetch_envelopes(fetch(&alice)).await.unwrap().into_inner().envelopes.len(), 1);
+    assert_eq!(
+        mailbox
+            .fetch_envelopes(fetch(&alice))
+            .await
+            .unwrap()
+            .into_inner()
+            .envelopes
+            .len(),
+        1
+    );
     relay.stop().await;
 }

@@ -7,6 +7,7 @@
 
 mod codec;
 pub mod state;
+mod wire;
 
 use std::fmt;
 use std::str::FromStr;
@@ -48,6 +49,11 @@ impl ShareId {
         Ok(Self(array))
     }
 
+    /// Builds an id from its 16 bytes.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
     /// Returns the id's 16 bytes.
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
@@ -73,10 +79,78 @@ impl FromStr for ShareId {
 }
 
 /// The way the receiver gets the credential.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ShareMode {
     /// The offer carries the credential itself.
     Stateless,
+    /// The receiver sends a key signing request and gets a certificate for its own key back.
+    Stateful,
+}
+
+impl ShareMode {
+    /// Returns the mode's name as the CLI prints it and the store records it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Stateless => "stateless",
+            Self::Stateful => "stateful",
+        }
+    }
+
+    /// Parses a name written by [`name`](Self::name).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Stateless, Self::Stateful]
+            .into_iter()
+            .find(|mode| mode.name() == name)
+    }
+}
+
+/// Maximum size of a certificate, certificate signing request or CA certificate in a share
+/// message, in bytes. A P-256 certificate is well under 1 KiB.
+pub const MAX_X509_DER_LEN: usize = 4096;
+/// Maximum length of a subject common name, in bytes of UTF-8 (the X.520 upper bound).
+pub const MAX_COMMON_NAME_LEN: usize = 64;
+/// Shortest certificate validity a policy or a request may name, in seconds.
+pub const MIN_VALIDITY_SECONDS: u64 = 60;
+/// Longest certificate validity a policy or a request may name, in seconds: ten years.
+pub const MAX_VALIDITY_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+/// What the sender of a stateful share certifies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct X509Policy {
+    /// The sender's certificate authority certificate, DER.
+    pub ca_certificate: Vec<u8>,
+    /// The subject common name the receiver's request must carry.
+    pub subject_common_name: String,
+    /// The longest certificate validity the sender issues, in seconds.
+    pub max_validity_seconds: u64,
+}
+
+/// Why a share failed, as one side reports it to the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShareErrorCode {
+    /// A link share was already claimed by another device.
+    AlreadyClaimed,
+    /// The share expired before the message arrived.
+    Expired,
+    /// The share was cancelled before the message arrived.
+    Cancelled,
+    /// A key signing request broke the policy, or a claim's proof was wrong.
+    Rejected,
+    /// A key import request did not verify against the certificate authority.
+    InvalidCertificate,
+}
+
+impl ShareErrorCode {
+    /// Returns the code's name for logs and output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::AlreadyClaimed => "already claimed",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+            Self::Rejected => "rejected",
+            Self::InvalidCertificate => "invalid certificate",
+        }
+    }
 }
 
 /// The description of a credential that a person reads before accepting it.
@@ -103,10 +177,12 @@ pub struct ShareOffer {
     pub mode: ShareMode,
     /// The description to show before accepting.
     pub display: DisplayInformation,
-    /// The credential document, for stateless shares.
+    /// The credential document, for stateless shares; empty for stateful ones.
     pub provisioning_information: Vec<u8>,
     /// When the offer stops being valid, in milliseconds since the Unix epoch.
     pub expires_at_ms: Option<u64>,
+    /// What the sender certifies, for stateful shares.
+    pub x509_policy: Option<X509Policy>,
 }
 
 impl fmt::Debug for ShareOffer {
@@ -117,6 +193,7 @@ impl fmt::Debug for ShareOffer {
             display,
             provisioning_information,
             expires_at_ms,
+            x509_policy,
         } = self;
         f.debug_struct("ShareOffer")
             .field("mode", mode)
@@ -126,6 +203,7 @@ impl fmt::Debug for ShareOffer {
                 &format_args!("<{} bytes>", provisioning_information.len()),
             )
             .field("expires_at_ms", expires_at_ms)
+            .field("x509_policy", x509_policy)
             .finish()
     }
 }
@@ -137,6 +215,34 @@ pub enum ShareBody {
     Offer(ShareOffer),
     /// Receiver to sender: the credential was provisioned.
     Completed,
+    /// Receiver to sender, stateful shares: the receiver's key, to be certified.
+    KeySigningRequest {
+        /// A PKCS#10 certificate signing request, DER.
+        certificate_signing_request: Vec<u8>,
+        /// The validity asked for, in seconds.
+        requested_validity_seconds: u64,
+    },
+    /// Sender to receiver, stateful shares: the certificate for the receiver's key.
+    KeyImportRequest {
+        /// An X.509 certificate, DER.
+        certificate: Vec<u8>,
+    },
+    /// Receiver to sender: the offer is declined.
+    Declined,
+    /// Sender to receiver: the offer is withdrawn.
+    Cancelled,
+    /// Either side: the share failed.
+    Error {
+        /// The kind of failure.
+        code: ShareErrorCode,
+        /// A description for people.
+        message: String,
+    },
+    /// Receiver to sender, link shares: proof that the receiver holds the link.
+    Claim {
+        /// HMAC-SHA256 keyed with the link secret, see [`crate::link`].
+        proof: [u8; 32],
+    },
 }
 
 impl ShareBody {
@@ -145,6 +251,12 @@ impl ShareBody {
         match self {
             Self::Offer(_) => "share offer",
             Self::Completed => "completion acknowledgement",
+            Self::KeySigningRequest { .. } => "key signing request",
+            Self::KeyImportRequest { .. } => "key import request",
+            Self::Declined => "decline",
+            Self::Cancelled => "cancellation",
+            Self::Error { .. } => "share error",
+            Self::Claim { .. } => "claim",
         }
     }
 }

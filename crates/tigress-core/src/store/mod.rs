@@ -65,10 +65,7 @@ impl Store {
     /// [`Error::StoreLocked`] when another process has it open, [`Error::StoreOpen`] when sled
     /// cannot open or recover it.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = sled::Config::new()
-            .path(path)
-            .open()
-            .map_err(|source| open_error(path, source))?;
+        let db = open_db(path)?;
         let tree = db
             .open_tree(TREE_NAME)
             .map_err(|source| open_error(path, source))?;
@@ -136,6 +133,28 @@ impl Store {
         Ok(())
     }
 }
+
+/// Opens the sled database in `path`. A database closed a moment ago in this process can keep
+/// its lock while sled's background threads finish, so a locked folder is tried again for up to
+/// [`LOCK_WAIT`] before it counts as in use.
+fn open_db(path: &Path) -> Result<sled::Db> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .open()
+            .map_err(|source| open_error(path, source))
+        {
+            Err(Error::StoreLocked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long [`Store::open`] waits for a locked folder to become free.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn open_error(path: &Path, source: sled::Error) -> Error {
     let locked = matches!(&source, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock)

@@ -40,6 +40,11 @@ impl Transaction<'_> {
             .map_err(crate::Error::key("check a session"))
     }
 
+    /// Removes the session with `address`, so that the next message needs a new bundle.
+    pub fn remove_session(&self, address: &ProtocolAddress) {
+        self.remove(session_key(address));
+    }
+
     fn save_session(&self, address: &ProtocolAddress, record: &SessionRecord) -> Result<()> {
         let bytes = record
             .serialize()

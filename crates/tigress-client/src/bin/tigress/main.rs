@@ -2,14 +2,19 @@
 //! command line. Every command works on one device home (`--home` or `TIGRESS_HOME`) and can
 //! print JSON for scripts (`--json`).
 
+mod files;
 mod output;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::Context as _;
-use clap::{Parser, Subcommand};
-use tigress_client::{Device, DeviceAddress, DisplayInformation, NewShare, ShareId};
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use tigress_client::{
+    DEFAULT_OWNER_CA_NAME, Device, DeviceAddress, DisplayInformation, LinkContent, NewShare,
+    NewStatefulShare, ShareId,
+};
 use tracing_subscriber::EnvFilter;
 
 use output::Output;
@@ -42,41 +47,125 @@ enum Command {
     },
     /// Print this device's address, relay, identity key and safety number half.
     Whoami,
-    /// Offer a credential file to another device as a stateless share; prints the share id.
+    /// Manage the owner certificate authority that certifies keys in stateful shares.
+    Owner {
+        #[command(subcommand)]
+        command: OwnerCommand,
+    },
+    /// Offer a credential to another device; prints the share id.
     Share {
         /// The receiving device's address, UUID.DEVICE.
         #[arg(long, value_name = "ADDRESS")]
         to: DeviceAddress,
-        /// Title shown to the receiver [default: the file name].
-        #[arg(long)]
-        title: Option<String>,
-        /// The credential document to share (at most 60 KiB).
-        file: PathBuf,
+        #[command(flatten)]
+        offer: OfferArgs,
+    },
+    /// Create a link share for someone whose address you do not know; prints the link to send
+    /// them over any channel.
+    Invite {
+        #[command(flatten)]
+        offer: OfferArgs,
     },
     /// Send pending messages, then fetch, decrypt and store new ones; prints one line per event.
     Sync,
-    /// Accept a received share: store its credential and tell the sender.
+    /// Accept a received share by its id, or claim a link share by its link.
     Accept {
-        /// The share's id, as `tigress inbox` lists it.
+        /// The share's id, as `tigress inbox` lists it, or a tigress://share link.
+        share: String,
+    },
+    /// Decline a received share and tell the sender.
+    Decline {
+        /// The share's id.
+        share_id: ShareId,
+    },
+    /// Certify the receiver's key of a stateful share that waits for approval.
+    Approve {
+        /// The share's id.
+        share_id: ShareId,
+    },
+    /// Withdraw a share this device offered, before it completes.
+    Cancel {
+        /// The share's id.
         share_id: ShareId,
     },
     /// List the shares offered to this device.
     Inbox,
-    /// Write the credential of an accepted share to a file.
+    /// List the shares this device offered.
+    Shares,
+    /// Write the credential of a provisioned share: a file for a document, a folder with
+    /// cert.pem, key.pem and ca.pem for a certificate.
     Export {
         /// The share's id.
         share_id: ShareId,
-        /// The file to create; an existing file is not overwritten.
+        /// The file or folder to create; existing files are not overwritten.
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+    },
+    /// Print the safety number of this device and another, to compare on both screens.
+    Verify {
+        /// The other device's address.
+        address: DeviceAddress,
+    },
+    /// Accept the new identity key of a device whose key changed, after comparing safety
+    /// numbers.
+    Trust {
+        /// The device's address.
+        address: DeviceAddress,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OwnerCommand {
+    /// Create the owner certificate authority: a P-256 key and a self-signed certificate.
+    Init {
+        /// The certificate authority's common name.
+        #[arg(long, default_value = DEFAULT_OWNER_CA_NAME)]
+        name: String,
+    },
+    /// Write the owner certificate authority's certificate as PEM.
+    Export {
+        /// The file to create.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// List the shares this device offered.
-    Shares,
+}
+
+/// What to offer, for `share` and `invite`.
+#[derive(Debug, clap::Args)]
+struct OfferArgs {
+    /// The credential document to share, at most 60 KiB; not used with --stateful.
+    file: Option<PathBuf>,
+    /// Title shown to the receiver [default: the file name]; for --stateful, also the subject
+    /// common name of the certificate.
+    #[arg(long)]
+    title: Option<String>,
+    /// How long the offer stays valid, such as 90s, 30m, 24h or 7d.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "24h")]
+    expires: Duration,
+    /// Certify a key of the receiver with the owner certificate authority instead of sending a
+    /// document.
+    #[arg(long, value_name = "PROFILE")]
+    stateful: Option<StatefulProfile>,
+    /// With --stateful: the longest validity of the certificate, such as 30d.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30d")]
+    valid_for: Duration,
+    /// With --stateful: issue the certificate without waiting for `tigress approve`.
+    #[arg(long)]
+    auto_approve: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum StatefulProfile {
+    /// A PKCS#10 request from the receiver, answered with an X.509 certificate.
+    X509,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return report_usage_error(&error),
+    };
     init_logging();
     let output = Output::new(cli.json);
     match run(cli, &output).await {
@@ -93,43 +182,180 @@ async fn run(cli: Cli, output: &Output) -> anyhow::Result<()> {
         Some(home) => home,
         None => default_home()?,
     };
-    if let Command::Init { relay } = &cli.command {
-        let address = Device::open(&home)?.register(relay).await?;
-        output.registered(&address, relay);
-        return Ok(());
-    }
-
-    let device = Device::open_existing(&home)?;
     match cli.command {
-        Command::Init { .. } => {}
-        Command::Whoami => output.info(&device.info()?),
-        Command::Share { to, title, file } => {
-            let credential = std::fs::read(&file)
-                .with_context(|| format!("failed to read credential file {}", file.display()))?;
-            let display = display_for(&file, title);
-            let share_id = device
-                .share(NewShare {
-                    to,
-                    credential,
-                    display,
-                })
-                .await?;
-            output.shared(share_id);
+        Command::Init { relay } => {
+            let address = Device::open(&home)?.register(&relay).await?;
+            output.registered(&address, &relay);
         }
-        Command::Sync => output.events(&device.sync().await?),
-        Command::Accept { share_id } => {
-            device.accept(share_id).await?;
-            output.accepted(share_id);
+        Command::Accept { share } if share.starts_with("tigress://") => {
+            let share_id = Device::open(&home)?.accept_link(&share).await?;
+            output.claimed(share_id);
         }
-        Command::Inbox => output.inbox(&device.received_shares()?),
-        Command::Export { share_id, out } => {
-            let credential = device.credential(share_id)?;
-            write_new_private_file(&out, &credential)?;
-            output.exported(share_id, &out, credential.len());
-        }
-        Command::Shares => output.sent(&device.sent_shares()?),
+        command => run_on_existing(command, &Device::open_existing(&home)?, output).await?,
     }
     Ok(())
+}
+
+/// Runs a command that needs an existing home.
+async fn run_on_existing(command: Command, device: &Device, output: &Output) -> anyhow::Result<()> {
+    match command {
+        Command::Init { .. } => {}
+        Command::Whoami => output.info(&device.info()?),
+        Command::Owner {
+            command: OwnerCommand::Init { name },
+        } => {
+            device.create_owner_ca(&name)?;
+            output.owner_created(&name);
+        }
+        Command::Owner {
+            command: OwnerCommand::Export { out },
+        } => {
+            files::write_new(&out, device.owner_ca_certificate_pem()?.as_bytes(), false)?;
+            output.wrote(&out);
+        }
+        Command::Share { to, offer } => {
+            let share_id = share(device, to, offer).await?;
+            output.shared(share_id);
+        }
+        Command::Invite { offer } => {
+            let (display, content) = link_content(offer.file.as_deref(), &offer)?;
+            let invitation = device.invite(display, content, offer.expires).await?;
+            output.invited(&invitation);
+        }
+        Command::Sync => output.events(&device.sync().await?),
+        Command::Accept { share } => {
+            let share_id: ShareId = share
+                .parse()
+                .context("expected a share id or a tigress://share link")?;
+            let state = device.accept(share_id).await?;
+            output.accepted(share_id, state);
+        }
+        Command::Decline { share_id } => {
+            device.decline(share_id).await?;
+            output.done("declined", share_id);
+        }
+        Command::Approve { share_id } => {
+            device.approve(share_id).await?;
+            output.done("approved", share_id);
+        }
+        Command::Cancel { share_id } => {
+            device.cancel(share_id).await?;
+            output.done("cancelled", share_id);
+        }
+        Command::Inbox => output.shares(&device.received_shares()?),
+        Command::Shares => output.shares(&device.sent_shares()?),
+        Command::Export { share_id, out } => {
+            let written = files::export(&device.credential(share_id)?, &out)?;
+            output.exported(share_id, &written);
+        }
+        Command::Verify { address } => {
+            output.safety_number(&address, &device.verify(&address).await?)
+        }
+        Command::Trust { address } => {
+            output.safety_number(&address, &device.trust(&address).await?)
+        }
+    }
+    Ok(())
+}
+
+async fn share(device: &Device, to: DeviceAddress, offer: OfferArgs) -> anyhow::Result<ShareId> {
+    let (display, content) = link_content(offer.file.as_deref(), &offer)?;
+    let share_id = match content {
+        LinkContent::Document(credential) => {
+            let request = NewShare {
+                to,
+                credential,
+                display,
+                expires_in: offer.expires,
+            };
+            device.share(request).await?
+        }
+        LinkContent::Certificate {
+            valid_for,
+            auto_approve,
+        } => {
+            let request = NewStatefulShare {
+                to,
+                display,
+                valid_for,
+                expires_in: offer.expires,
+                auto_approve,
+            };
+            device.share_stateful(request).await?
+        }
+    };
+    Ok(share_id)
+}
+
+/// Reads what an offer holds from the arguments: the display information and the document or
+/// certificate settings.
+fn link_content(
+    file: Option<&std::path::Path>,
+    offer: &OfferArgs,
+) -> anyhow::Result<(DisplayInformation, LinkContent)> {
+    if offer.title.as_deref() == Some("") {
+        bail!("--title must not be empty");
+    }
+    match (offer.stateful, file) {
+        (Some(StatefulProfile::X509), Some(file)) => {
+            bail!(
+                "--stateful x509 certifies the receiver's own key and takes no file, got {}",
+                file.display()
+            )
+        }
+        (Some(StatefulProfile::X509), None) => {
+            let title = offer
+                .title
+                .clone()
+                .unwrap_or_else(|| "tigress key".to_owned());
+            let display = DisplayInformation {
+                title,
+                credential_type: "x509".to_owned(),
+                ..DisplayInformation::default()
+            };
+            Ok((
+                display,
+                LinkContent::Certificate {
+                    valid_for: offer.valid_for,
+                    auto_approve: offer.auto_approve,
+                },
+            ))
+        }
+        (None, None) => bail!("a credential FILE is required, or --stateful x509"),
+        (None, Some(file)) => {
+            let credential = files::read_credential(file)?;
+            Ok((
+                files::display_for(file, offer.title.clone(), &credential),
+                LinkContent::Document(credential),
+            ))
+        }
+    }
+}
+
+/// Parses a duration: a whole number followed by s, m, h or d.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || {
+        format!(
+            "invalid duration {text:?}: expected a number and a unit, such as 90s, 30m, 24h or 7d"
+        )
+    };
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(invalid)?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| invalid())?;
+    let unit_seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(invalid()),
+    };
+    let seconds = number
+        .checked_mul(unit_seconds)
+        .filter(|seconds| *seconds > 0)
+        .ok_or_else(invalid)?;
+    Ok(Duration::from_secs(seconds))
 }
 
 /// `~/.tigress`, from the HOME environment variable.
@@ -139,49 +365,70 @@ fn default_home() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".tigress"))
 }
 
-/// Display information for a file: its name, and the title given or the file name.
-fn display_for(file: &Path, title: Option<String>) -> DisplayInformation {
-    let file_name = file
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    DisplayInformation {
-        title: title.unwrap_or_else(|| file_name.clone()),
-        file_name,
-        ..DisplayInformation::default()
+/// Prints a usage error as one line with exit status 2, and help or version text as clap
+/// formats it.
+fn report_usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = error.print();
+        return ExitCode::SUCCESS;
     }
-}
-
-/// Creates `path` for a credential: never over an existing file, and on Unix readable by its
-/// owner only.
-fn write_new_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(|error| match error.kind() {
-        std::io::ErrorKind::AlreadyExists => anyhow::anyhow!(
-            "{} already exists: choose another --out or remove it",
-            path.display()
-        ),
-        _ => anyhow::Error::new(error).context(format!("failed to create {}", path.display())),
-    })?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("failed to write {}", path.display()))?;
-    Ok(())
+    let rendered = error.render().to_string();
+    let first = rendered
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("invalid arguments");
+    let message = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("error: {message} (see `tigress --help`)");
+    ExitCode::from(2)
 }
 
 /// Sends logs to stderr at `warn` unless RUST_LOG sets another level, so that stdout carries
 /// only the command's output.
 fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,libsignal_protocol_syft=off"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        for bad in [
+            "",
+            "10",
+            "h",
+            "1.5h",
+            "-1h",
+            "0s",
+            "1w",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn cli_arguments_are_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
 }

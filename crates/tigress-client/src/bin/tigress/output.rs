@@ -1,9 +1,11 @@
 //! The CLI's output: text for people, or one JSON document per command with `--json`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use tigress_client::{DeviceAddress, DeviceInfo, Event, ReceivedShare, SentShare, ShareId};
+use tigress_client::{
+    DeviceAddress, DeviceInfo, Event, Invitation, Role, ShareId, ShareInfo, ShareState,
+};
 
 /// Prints command results on stdout and errors on stderr.
 pub(crate) struct Output {
@@ -23,11 +25,10 @@ impl Output {
     }
 
     pub(crate) fn info(&self, info: &DeviceInfo) {
-        let identity_key = hex::encode(&info.identity_key);
         let value = json!({
             "address": info.address.to_string(),
             "relay": info.relay_url,
-            "identity_key": identity_key,
+            "identity_key": hex::encode(&info.identity_key),
             "registration_id": info.registration_id,
             "safety_number_half": info.safety_number_half,
         });
@@ -43,9 +44,32 @@ impl Output {
         });
     }
 
+    pub(crate) fn owner_created(&self, name: &str) {
+        self.print(json!({ "owner_ca": name }), || {
+            format!("created owner certificate authority CN={name}")
+        });
+    }
+
+    pub(crate) fn wrote(&self, path: &Path) {
+        self.print(json!({ "path": path.display().to_string() }), || {
+            format!("wrote {}", path.display())
+        });
+    }
+
     pub(crate) fn shared(&self, share_id: ShareId) {
         self.print(json!({ "share_id": share_id.to_string() }), || {
             share_id.to_string()
+        });
+    }
+
+    pub(crate) fn invited(&self, invitation: &Invitation) {
+        let value = json!({ "share_id": invitation.share_id.to_string(), "link": invitation.link });
+        self.print(value, || invitation.link.clone());
+    }
+
+    pub(crate) fn claimed(&self, share_id: ShareId) {
+        self.print(json!({ "share_id": share_id.to_string(), "claimed": true }), || {
+            format!("claimed share {share_id}: `tigress sync` receives it once the sender's device has answered")
         });
     }
 
@@ -53,6 +77,8 @@ impl Output {
         if self.json {
             let events: Vec<Value> = events.iter().map(event_json).collect();
             println!("{}", json!({ "events": events }));
+        } else if events.is_empty() {
+            println!("no new events");
         } else {
             for event in events {
                 println!("{event}");
@@ -60,94 +86,85 @@ impl Output {
         }
     }
 
-    pub(crate) fn accepted(&self, share_id: ShareId) {
-        self.print(
-            json!({ "share_id": share_id.to_string(), "accepted": true }),
-            || format!("accepted share {share_id}: credential stored, sender notified"),
-        );
-    }
-
-    pub(crate) fn exported(&self, share_id: ShareId, path: &Path, bytes: usize) {
-        let value = json!({ "share_id": share_id.to_string(), "path": path.display().to_string(), "bytes": bytes });
-        self.print(value, || {
-            format!("wrote {bytes} bytes to {}", path.display())
+    pub(crate) fn accepted(&self, share_id: ShareId, state: ShareState) {
+        self.print(json!({ "share_id": share_id.to_string(), "state": state.name() }), || match state {
+            ShareState::SigningRequested => {
+                format!("accepted share {share_id}: key signing request sent, `tigress sync` receives the certificate")
+            }
+            _ => format!("accepted share {share_id}: credential stored, sender notified"),
         });
     }
 
-    pub(crate) fn inbox(&self, shares: &[ReceivedShare]) {
-        if self.json {
-            let shares: Vec<Value> = shares
-                .iter()
-                .map(|share| {
-                    json!({
-                        "share_id": share.share_id.to_string(),
-                        "from": share.peer,
-                        "state": share.state.name(),
-                        "title": share.display.title,
-                        "issuer": share.display.issuer,
-                        "credential_type": share.display.credential_type,
-                        "file_name": share.display.file_name,
-                        "size": share.display.size_bytes,
-                        "received_at_ms": share.received_at_ms,
-                    })
-                })
-                .collect();
-            println!("{}", json!({ "shares": shares }));
-            return;
-        }
-        println!(
-            "{:<36}  {:<11}  {:>6}  {:<38}  TITLE",
-            "SHARE ID", "STATE", "SIZE", "FROM"
+    pub(crate) fn done(&self, verb: &str, share_id: ShareId) {
+        self.print(
+            json!({ "share_id": share_id.to_string(), "action": verb }),
+            || format!("{verb} share {share_id}"),
         );
-        for share in shares {
-            println!(
-                "{:<36}  {:<11}  {:>6}  {:<38}  {}",
-                share.share_id,
-                share.state.name(),
-                share.display.size_bytes,
-                share.peer,
-                share.display.title
-            );
-        }
     }
 
-    pub(crate) fn sent(&self, shares: &[SentShare]) {
+    pub(crate) fn exported(&self, share_id: ShareId, paths: &[PathBuf]) {
+        let names: Vec<String> = paths
+            .iter()
+            .map(|path| path.display().to_string())
+            .collect();
+        self.print(
+            json!({ "share_id": share_id.to_string(), "paths": names }),
+            || format!("wrote {}", names.join(", ")),
+        );
+    }
+
+    pub(crate) fn safety_number(&self, address: &DeviceAddress, number: &str) {
+        self.print(
+            json!({ "address": address.to_string(), "safety_number": number }),
+            || format!("safety number with {address}:\n{number}"),
+        );
+    }
+
+    pub(crate) fn shares(&self, shares: &[ShareInfo]) {
         if self.json {
-            let shares: Vec<Value> = shares
-                .iter()
-                .map(|share| {
-                    json!({
-                        "share_id": share.share_id.to_string(),
-                        "to": share.peer,
-                        "state": share.state.name(),
-                        "title": share.display.title,
-                        "size": share.display.size_bytes,
-                        "created_at_ms": share.created_at_ms,
-                    })
-                })
-                .collect();
+            let shares: Vec<Value> = shares.iter().map(share_json).collect();
             println!("{}", json!({ "shares": shares }));
             return;
         }
-        println!(
-            "{:<36}  {:<11}  {:>6}  {:<38}  TITLE",
-            "SHARE ID", "STATE", "SIZE", "TO"
-        );
+        if shares.is_empty() {
+            println!("no shares");
+        }
         for share in shares {
+            let peer = match (share.role, share.peer.is_empty()) {
+                (_, true) => "link not claimed yet".to_owned(),
+                (Role::Sender, false) => format!("to {}", share.peer),
+                (Role::Receiver, false) => format!("from {}", share.peer),
+            };
+            let mode = share.mode.map_or("", |mode| mode.name());
             println!(
-                "{:<36}  {:<11}  {:>6}  {:<38}  {}",
+                "{}  {}  {mode}  {} bytes  {peer}",
                 share.share_id,
                 share.state.name(),
-                share.display.size_bytes,
-                share.peer,
-                share.display.title
+                share.display.size_bytes
             );
+            let mut details = vec![format!("title: {}", share.display.title)];
+            if !share.display.credential_type.is_empty() {
+                details.push(format!("type: {}", share.display.credential_type));
+            }
+            if !share.display.issuer.is_empty() {
+                details.push(format!("issuer: {}", share.display.issuer));
+            }
+            if let Some(expiry) = share.display.credential_expires_at_ms {
+                details.push(format!("credential expires: {}", rfc3339(expiry)));
+            }
+            if let Some(expiry) = share.expires_at_ms {
+                details.push(format!("offer expires: {}", rfc3339(expiry)));
+            }
+            if let Some(failure) = &share.failure {
+                details.push(format!("failure: {failure}"));
+            }
+            println!("    {}", details.join("; "));
         }
     }
 
     /// Prints an error as one line on stderr.
     pub(crate) fn error(&self, error: &anyhow::Error) {
-        let message = format!("{error:#}");
+        let message = tigress_core::error_chain(error.as_ref());
         if self.json {
             eprintln!("{}", json!({ "error": message }));
         } else {
@@ -164,23 +181,66 @@ impl Output {
     }
 }
 
+fn share_json(share: &ShareInfo) -> Value {
+    json!({
+        "share_id": share.share_id.to_string(),
+        "role": match share.role { Role::Sender => "sender", Role::Receiver => "receiver" },
+        "mode": share.mode.map(|mode| mode.name()),
+        "channel": match share.channel { tigress_client::Channel::Contact => "contact", tigress_client::Channel::Link => "link" },
+        "peer": share.peer,
+        "state": share.state.name(),
+        "title": share.display.title,
+        "issuer": share.display.issuer,
+        "credential_type": share.display.credential_type,
+        "credential_expires_at_ms": share.display.credential_expires_at_ms,
+        "file_name": share.display.file_name,
+        "size": share.display.size_bytes,
+        "expires_at_ms": share.expires_at_ms,
+        "created_at_ms": share.created_at_ms,
+        "failure": share.failure,
+    })
+}
+
 fn event_json(event: &Event) -> Value {
     let mut value = match event {
         Event::OfferReceived {
             share_id,
             from,
+            mode,
             display,
+            expires_at_ms,
         } => json!({
             "share_id": share_id.to_string(),
-            "from": from.to_string(),
+            "from": from,
+            "mode": mode.name(),
             "title": display.title,
+            "issuer": display.issuer,
+            "credential_type": display.credential_type,
             "size": display.size_bytes,
+            "expires_at_ms": expires_at_ms,
         }),
-        Event::ShareCompleted { share_id, peer } => {
-            json!({ "share_id": share_id.to_string(), "peer": peer.to_string() })
+        Event::SigningRequestReceived { share_id, peer }
+        | Event::ImportIssued { share_id, peer }
+        | Event::CredentialProvisioned { share_id, peer }
+        | Event::ShareCompleted { share_id, peer }
+        | Event::ShareDeclined { share_id, peer }
+        | Event::ShareCancelled { share_id, peer } => {
+            json!({ "share_id": share_id.to_string(), "peer": peer })
         }
+        Event::ShareExpired { share_id } => json!({ "share_id": share_id.to_string() }),
+        Event::ShareFailed { share_id, reason } => {
+            json!({ "share_id": share_id.to_string(), "reason": reason })
+        }
+        Event::LinkClaimed { share_id, by } => {
+            json!({ "share_id": share_id.to_string(), "by": by })
+        }
+        Event::ClaimRejected {
+            share_id,
+            by,
+            reason,
+        } => json!({ "share_id": share_id.to_string(), "by": by, "reason": reason }),
         Event::MessageDelivered { share_id, to } => {
-            json!({ "share_id": share_id.to_string(), "to": to.to_string() })
+            json!({ "share_id": share_id.to_string(), "to": to })
         }
         Event::IdentityChanged { address } => json!({ "address": address }),
         Event::EnvelopeRejected { source, reason } => json!({ "source": source, "reason": reason }),
@@ -188,6 +248,11 @@ fn event_json(event: &Event) -> Value {
     };
     value["kind"] = Value::from(event.kind());
     value
+}
+
+/// Formats milliseconds since the Unix epoch as an RFC 3339 UTC time.
+fn rfc3339(millis: u64) -> String {
+    tigress_client::format_time(millis)
 }
 
 /// Hex in groups of four digits, as safety-number screens show keys.

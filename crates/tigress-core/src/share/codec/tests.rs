@@ -2,7 +2,12 @@
 
 use proptest::prelude::*;
 
+use tigress_proto::share::v1 as wire;
+
 use super::*;
+use crate::share::{
+    DisplayInformation, MAX_PROVISIONING_INFORMATION_LEN, ShareBody, ShareId, ShareMode, ShareOffer,
+};
 
 fn offer_message(size: usize) -> ShareMessage {
     ShareMessage {
@@ -20,6 +25,7 @@ fn offer_message(size: usize) -> ShareMessage {
             },
             provisioning_information: vec![0xA5; size],
             expires_at_ms: Some(1_700_086_400_000),
+            x509_policy: None,
         }),
     }
 }
