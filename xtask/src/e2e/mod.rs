@@ -27,14 +27,9 @@ pub(crate) fn run(arguments: &[String]) -> anyhow::Result<()> {
     let progress = Progress::start();
 
     progress.step("building tigress and tigress-relay");
-    run_command(cargo()?.args([
-        "build",
-        "--bins",
-        "--package",
-        "tigress-relay",
-        "--package",
-        "tigress-client",
-    ]))?;
+    // With the test targets, features resolve as for `cargo xtask test`, so each command
+    // reuses what the other built instead of compiling the dependencies twice.
+    run_command(cargo()?.args(["build", "--workspace", "--bins", "--tests"]))?;
     let binaries = target_dir().join("debug");
     let built = progress.elapsed();
 
