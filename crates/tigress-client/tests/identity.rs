@@ -57,7 +57,7 @@ async fn changed_identity_holds_messages_until_trusted() {
     {
         let storage = SledStorage::open(relay.data.path()).unwrap();
         let queued = storage
-            .fetch(alice_address.uuid(), 10, 1 << 20)
+            .fetch(alice_address.uuid(), 0, 10, 1 << 20)
             .await
             .unwrap()
             .envelopes;
@@ -69,7 +69,15 @@ async fn changed_identity_holds_messages_until_trusted() {
         forged.source = bob_address.to_string();
         forged.client_message_id = vec![9; 16];
         storage
-            .enqueue(alice_address.uuid(), bob_address.uuid(), forged)
+            .enqueue(
+                alice_address.uuid(),
+                bob_address.uuid(),
+                forged,
+                tigress_relay::storage::MailboxQuota {
+                    max_envelopes: 100,
+                    max_bytes: 1 << 20,
+                },
+            )
             .await
             .unwrap();
 

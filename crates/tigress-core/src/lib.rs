@@ -63,6 +63,7 @@
 
 mod address;
 pub mod cipher;
+pub mod duration;
 mod error;
 pub mod keys;
 pub mod link;

@@ -57,6 +57,24 @@ pub enum RelayError {
         name: &'static str,
     },
 
+    /// A rate limit was exceeded.
+    #[error(
+        "{name} rate limit exceeded: at most {} at once and {} per minute {per}; retry in {:.1} s",
+        limit.burst,
+        limit.per_minute,
+        retry_after.as_secs_f64()
+    )]
+    RateLimited {
+        /// The limit's configuration name, such as `rate_limits.send`.
+        name: &'static str,
+        /// The limit.
+        limit: crate::config::RateLimit,
+        /// What the limit applies to, such as "per device".
+        per: &'static str,
+        /// How long until a request is allowed.
+        retry_after: std::time::Duration,
+    },
+
     /// The registration challenge was never issued, was already used or has expired.
     #[error(
         "challenge is unknown, already used or expired: request a new one with CreateChallenge"
@@ -106,7 +124,7 @@ impl RelayError {
             Self::NotOwnDevice { .. } => Code::PermissionDenied,
             Self::InvalidArgument { .. } => Code::InvalidArgument,
             Self::UnknownAddress { .. } => Code::NotFound,
-            Self::LimitExceeded { .. } => Code::ResourceExhausted,
+            Self::LimitExceeded { .. } | Self::RateLimited { .. } => Code::ResourceExhausted,
             Self::ChallengeNotValid => Code::FailedPrecondition,
             Self::Storage { .. } | Self::CorruptRecord { .. } => Code::Internal,
         }

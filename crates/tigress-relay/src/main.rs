@@ -3,14 +3,19 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use tigress_relay::{Relay, RelayConfig};
+use tigress_core::duration::parse_duration;
+use tigress_relay::{ConfigFile, Limits, RateLimit, Relay, RelayConfig};
 use tracing_subscriber::EnvFilter;
 
 /// Relay server for tigress credential shares: stores device prekeys and end-to-end encrypted
 /// envelopes, and never reads them.
+///
+/// Limits come from these flags, else from the environment variables named, else from the
+/// --config file, else from their defaults.
 #[derive(Debug, Parser)]
 #[command(name = "tigress-relay", version)]
 struct Args {
@@ -26,9 +31,71 @@ struct Args {
     )]
     data_dir: PathBuf,
 
+    /// TOML file with limits and rate limits (see the relay's config module for its keys).
+    #[arg(long, env = "TIGRESS_RELAY_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// PEM certificate chain for TLS; with --tls-key, the relay serves https only.
+    #[arg(
+        long,
+        env = "TIGRESS_RELAY_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key for TLS.
+    #[arg(
+        long,
+        env = "TIGRESS_RELAY_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+
+    /// Address to serve Prometheus metrics on, at GET /metrics; off when not given.
+    #[arg(long, env = "TIGRESS_RELAY_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+
     /// Log output format. The level comes from RUST_LOG (default: info).
     #[arg(long, env = "TIGRESS_RELAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+
+    /// Largest envelope content, in bytes [default: 98304].
+    #[arg(long, env = "TIGRESS_RELAY_MAX_ENVELOPE_BYTES")]
+    max_envelope_bytes: Option<usize>,
+
+    /// Most envelopes queued per mailbox [default: 5000].
+    #[arg(long, env = "TIGRESS_RELAY_MAX_QUEUED_ENVELOPES")]
+    max_queued_envelopes: Option<u64>,
+
+    /// Most bytes queued per mailbox [default: 52428800].
+    #[arg(long, env = "TIGRESS_RELAY_MAX_QUEUED_BYTES")]
+    max_queued_bytes: Option<u64>,
+
+    /// Most one-time prekeys of each kind per upload [default: 100].
+    #[arg(long, env = "TIGRESS_RELAY_MAX_PREKEYS_PER_UPLOAD")]
+    max_prekeys_per_upload: Option<usize>,
+
+    /// How long a queued envelope is kept, such as 14d [default: 14d].
+    #[arg(long, env = "TIGRESS_RELAY_ENVELOPE_TTL", value_parser = parse_duration)]
+    envelope_ttl: Option<Duration>,
+
+    /// How often expired envelopes are swept, such as 1h [default: 1h].
+    #[arg(long, env = "TIGRESS_RELAY_SWEEP_INTERVAL", value_parser = parse_duration)]
+    sweep_interval: Option<Duration>,
+
+    /// Sends per device: BURST/PER_MINUTE, such as 60/600 [default: 60/600].
+    #[arg(long, env = "TIGRESS_RELAY_SEND_RATE", value_parser = parse_rate)]
+    send_rate: Option<RateLimit>,
+
+    /// Bundle fetches per device: BURST/PER_MINUTE [default: 30/120].
+    #[arg(long, env = "TIGRESS_RELAY_BUNDLE_FETCH_RATE", value_parser = parse_rate)]
+    bundle_fetch_rate: Option<RateLimit>,
+
+    /// Registrations per client IP address: BURST/PER_MINUTE [default: 10/10].
+    #[arg(long, env = "TIGRESS_RELAY_REGISTRATION_RATE", value_parser = parse_rate)]
+    registration_rate: Option<RateLimit>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -54,12 +121,72 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let relay = Relay::open(RelayConfig::new(&args.data_dir))?;
+    let limits = limits(&args)?;
+    let mut relay = Relay::open(RelayConfig {
+        data_dir: args.data_dir.clone(),
+        limits,
+    })?;
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let certificate = std::fs::read(cert)
+            .with_context(|| format!("failed to read --tls-cert {}", cert.display()))?;
+        let private_key = std::fs::read(key)
+            .with_context(|| format!("failed to read --tls-key {}", key.display()))?;
+        relay = relay.with_tls(&certificate, &private_key);
+    }
+    if let Some(address) = args.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("failed to listen for metrics on {address}"))?;
+        relay = relay.with_metrics(listener);
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("failed to listen on {}", args.listen))?;
     relay.serve(listener, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Merges the defaults, the configuration file and the flags.
+fn limits(args: &Args) -> anyhow::Result<Limits> {
+    let mut limits = Limits::default();
+    if let Some(path) = &args.config {
+        ConfigFile::read(path)?.apply(&mut limits);
+    }
+    set(&mut limits.max_envelope_bytes, args.max_envelope_bytes);
+    set(&mut limits.max_queued_envelopes, args.max_queued_envelopes);
+    set(&mut limits.max_queued_bytes, args.max_queued_bytes);
+    set(
+        &mut limits.max_prekeys_per_upload,
+        args.max_prekeys_per_upload,
+    );
+    set(&mut limits.envelope_ttl, args.envelope_ttl);
+    set(&mut limits.sweep_interval, args.sweep_interval);
+    set(&mut limits.send_rate, args.send_rate);
+    set(&mut limits.bundle_fetch_rate, args.bundle_fetch_rate);
+    set(&mut limits.registration_rate, args.registration_rate);
+    Ok(limits)
+}
+
+fn set<T>(target: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *target = value;
+    }
+}
+
+/// Parses BURST/PER_MINUTE, both above zero.
+fn parse_rate(text: &str) -> Result<RateLimit, String> {
+    let invalid = || {
+        format!(
+            "invalid rate {text:?}: expected BURST/PER_MINUTE with both above 0, such as 60/600"
+        )
+    };
+    let (burst, per_minute) = text.split_once('/').ok_or_else(invalid)?;
+    let burst: u32 = burst.parse().map_err(|_| invalid())?;
+    let per_minute: u32 = per_minute.parse().map_err(|_| invalid())?;
+    if burst == 0 || per_minute == 0 {
+        return Err(invalid());
+    }
+    Ok(RateLimit { burst, per_minute })
 }
 
 fn init_logging(format: LogFormat) {
@@ -101,5 +228,30 @@ async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => tracing::info!("received SIGINT"),
         () = terminate => tracing::info!("received SIGTERM"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(
+            parse_rate("60/600"),
+            Ok(RateLimit {
+                burst: 60,
+                per_minute: 600
+            })
+        );
+        for bad in ["60", "0/1", "1/0", "a/b", "-1/5", "1/2/3"] {
+            assert!(parse_rate(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn arguments_are_consistent() {
+        use clap::CommandFactory as _;
+        Args::command().debug_assert();
     }
 }

@@ -33,7 +33,11 @@ impl TestRelay {
 
     /// Serves the data folder, on `address` or a free port.
     async fn serve(&mut self, address: Option<std::net::SocketAddr>) {
-        let relay = Relay::open(RelayConfig::new(self.data.path())).unwrap();
+        let relay = Relay::open(RelayConfig {
+            data_dir: self.data.path().to_owned(),
+            limits: tigress_relay::Limits::without_rate_limits(),
+        })
+        .unwrap();
         let listener = tokio::net::TcpListener::bind(address.unwrap_or(([127, 0, 0, 1], 0).into()))
             .await
             .unwrap();

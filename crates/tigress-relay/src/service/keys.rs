@@ -11,25 +11,23 @@ use tigress_proto::relay::v1::{
 use tonic::{Request, Response, Status};
 use tracing::{Span, field, instrument};
 
-use super::validate;
+use super::{Shared, check_rate, validate};
 use crate::auth::{Caller, authenticate, parse_address};
-use crate::config::RelayConfig;
-use crate::error::{RelayError, reject};
-use crate::storage::{PreKeyUpdate, Storage};
+use crate::error::RelayError;
+use crate::storage::PreKeyUpdate;
 
 /// Serves the Keys service.
 pub(crate) struct KeysService {
-    storage: Arc<dyn Storage>,
-    config: Arc<RelayConfig>,
+    shared: Arc<Shared>,
 }
 
 impl KeysService {
-    pub(crate) fn new(storage: Arc<dyn Storage>, config: Arc<RelayConfig>) -> Self {
-        Self { storage, config }
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
     }
 
     async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, RelayError> {
-        let caller = authenticate(self.storage.as_ref(), request.metadata()).await?;
+        let caller = authenticate(self.shared.storage.as_ref(), request.metadata()).await?;
         Span::current().record("device", field::display(caller.address()));
         Ok(caller)
     }
@@ -49,7 +47,7 @@ impl KeysService {
                 message: format!("identity_key {error}"),
             }
         })?;
-        let max = self.config.max_prekeys_per_upload;
+        let max = self.shared.limits.max_prekeys_per_upload;
         let signed_prekey = request
             .signed_prekey
             .as_ref()
@@ -74,7 +72,11 @@ impl KeysService {
             one_time_prekeys: request.one_time_prekeys,
             one_time_kyber_prekeys: request.one_time_kyber_prekeys,
         };
-        let counts = self.storage.update_prekeys(caller.uuid, update).await?;
+        let counts = self
+            .shared
+            .storage
+            .update_prekeys(caller.uuid, update)
+            .await?;
         tracing::debug!(
             one_time_prekeys = counts.one_time_prekeys,
             one_time_kyber_prekeys = counts.one_time_kyber_prekeys,
@@ -92,7 +94,7 @@ impl KeysService {
     ) -> Result<GetPreKeyCountResponse, RelayError> {
         let caller = self.caller(&request).await?;
         caller.check_own("address", &request.get_ref().address)?;
-        let counts = self.storage.prekey_counts(caller.uuid).await?;
+        let counts = self.shared.storage.prekey_counts(caller.uuid).await?;
         Ok(GetPreKeyCountResponse {
             one_time_prekeys: counts.one_time_prekeys,
             one_time_kyber_prekeys: counts.one_time_kyber_prekeys,
@@ -103,13 +105,20 @@ impl KeysService {
         &self,
         request: Request<GetPreKeyBundleRequest>,
     ) -> Result<GetPreKeyBundleResponse, RelayError> {
-        self.caller(&request).await?;
+        let caller = self.caller(&request).await?;
+        check_rate(
+            &self.shared.bundle_limiter,
+            caller.uuid,
+            "rate_limits.bundle_fetch",
+            "per fetching device",
+        )?;
         let address = parse_address("address", &request.get_ref().address)?;
         let unknown = || RelayError::UnknownAddress {
             field: "address",
             address: address.to_string(),
         };
         let bundle = self
+            .shared
             .storage
             .take_bundle(address.uuid())
             .await?
@@ -145,10 +154,8 @@ impl Keys for KeysService {
         &self,
         request: Request<UploadPreKeysRequest>,
     ) -> Result<Response<UploadPreKeysResponse>, Status> {
-        self.upload(request)
-            .await
-            .map(Response::new)
-            .map_err(|error| reject("UploadPreKeys", error))
+        let result = self.upload(request).await;
+        self.shared.respond("UploadPreKeys", result)
     }
 
     #[instrument(skip_all, fields(device = field::Empty))]
@@ -156,10 +163,8 @@ impl Keys for KeysService {
         &self,
         request: Request<GetPreKeyCountRequest>,
     ) -> Result<Response<GetPreKeyCountResponse>, Status> {
-        self.count(request)
-            .await
-            .map(Response::new)
-            .map_err(|error| reject("GetPreKeyCount", error))
+        let result = self.count(request).await;
+        self.shared.respond("GetPreKeyCount", result)
     }
 
     #[instrument(skip_all, fields(device = field::Empty))]
@@ -167,9 +172,7 @@ impl Keys for KeysService {
         &self,
         request: Request<GetPreKeyBundleRequest>,
     ) -> Result<Response<GetPreKeyBundleResponse>, Status> {
-        self.bundle(request)
-            .await
-            .map(Response::new)
-            .map_err(|error| reject("GetPreKeyBundle", error))
+        let result = self.bundle(request).await;
+        self.shared.respond("GetPreKeyBundle", result)
     }
 }

@@ -1,70 +1,51 @@
-//! The Mailbox service: send, fetch and acknowledge envelopes.
+//! The Mailbox service: send, fetch, acknowledge, subscribe, retract and delete.
 
+use std::collections::BTreeSet;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use tigress_proto::relay::v1::mailbox_server::Mailbox;
 use tigress_proto::relay::v1::{
     AcknowledgeEnvelopesRequest, AcknowledgeEnvelopesResponse, DeleteMailboxRequest,
     DeleteMailboxResponse, Envelope, EnvelopeType, FetchEnvelopesRequest, FetchEnvelopesResponse,
-    RetractEnvelopeRequest, RetractEnvelopeResponse, SendEnvelopeRequest, SendEnvelopeResponse,
+    QueueEmpty, RetractEnvelopeRequest, RetractEnvelopeResponse, SendEnvelopeRequest,
+    SendEnvelopeResponse, SubscribeRequest, SubscribeResponse, subscribe_response,
 };
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
-use tracing::{Span, field, instrument};
+use tracing::{Instrument as _, Span, field, instrument};
+use uuid::Uuid;
 
-use super::now_ms;
+use super::{Shared, check_rate, now_ms};
 use crate::auth::{Caller, authenticate, parse_address};
 use crate::config::{
     DEFAULT_FETCH_LIMIT, MAX_ACKNOWLEDGE_IDS, MAX_FETCH_LIMIT, MAX_FETCH_RESPONSE_BYTES,
-    RelayConfig,
+    MAX_IN_FLIGHT_ENVELOPES,
 };
 use crate::error::{RelayError, reject};
-use crate::storage::Storage;
+use crate::storage::MailboxQuota;
 
 /// Length of a client message id, in bytes.
 const CLIENT_MESSAGE_ID_LEN: usize = 16;
 
+/// Responses a subscription buffers before it waits for the client to read them.
+const SUBSCRIPTION_BUFFER: usize = 32;
+
 /// Serves the Mailbox service.
 pub(crate) struct MailboxService {
-    storage: Arc<dyn Storage>,
-    config: Arc<RelayConfig>,
+    shared: Arc<Shared>,
 }
 
 impl MailboxService {
-    pub(crate) fn new(storage: Arc<dyn Storage>, config: Arc<RelayConfig>) -> Self {
-        Self { storage, config }
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
     }
 
     async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, RelayError> {
-        let caller = authenticate(self.storage.as_ref(), request.metadata()).await?;
+        let caller = authenticate(self.shared.storage.as_ref(), request.metadata()).await?;
         Span::current().record("device", field::display(caller.address()));
         Ok(caller)
-    }
-
-    async fn retract(
-        &self,
-        request: Request<RetractEnvelopeRequest>,
-    ) -> Result<RetractEnvelopeResponse, RelayError> {
-        let caller = self.caller(&request).await?;
-        let request = request.into_inner();
-        let destination = parse_address("destination", &request.destination)?;
-        check_client_message_id(&request.client_message_id)?;
-        let retracted = self
-            .storage
-            .retract(caller.uuid, destination.uuid(), &request.client_message_id)
-            .await?;
-        tracing::debug!(retracted, "envelope retraction");
-        Ok(RetractEnvelopeResponse { retracted })
-    }
-
-    async fn delete(
-        &self,
-        request: Request<DeleteMailboxRequest>,
-    ) -> Result<DeleteMailboxResponse, RelayError> {
-        let caller = self.caller(&request).await?;
-        caller.check_own("address", &request.get_ref().address)?;
-        let envelopes_deleted = self.storage.delete_device(caller.uuid).await?;
-        tracing::info!(envelopes_deleted, "mailbox deleted");
-        Ok(DeleteMailboxResponse { envelopes_deleted })
     }
 
     async fn send(
@@ -78,26 +59,37 @@ impl MailboxService {
         let envelope_type = match EnvelopeType::try_from(request.r#type) {
             Ok(EnvelopeType::PrekeyMessage | EnvelopeType::SignalMessage) => request.r#type,
             _ => {
-                return Err(RelayError::invalid(
-                    "type",
-                    format!(
-                        "{} is not PREKEY_MESSAGE (1) or SIGNAL_MESSAGE (2)",
-                        request.r#type
-                    ),
-                ));
+                let rule = format!(
+                    "{} is not PREKEY_MESSAGE (1) or SIGNAL_MESSAGE (2)",
+                    request.r#type
+                );
+                return Err(RelayError::invalid("type", rule));
             }
         };
         if request.content.is_empty() {
             return Err(RelayError::invalid("content", "is empty"));
         }
-        if request.content.len() > self.config.max_envelope_bytes {
+        let limits = &self.shared.limits;
+        if request.content.len() > limits.max_envelope_bytes {
             return Err(RelayError::LimitExceeded {
                 subject: format!("content of {} bytes", request.content.len()),
-                limit: self.config.max_envelope_bytes as u64,
+                limit: limits.max_envelope_bytes as u64,
                 name: "max_envelope_bytes",
             });
         }
-        if self.storage.device(destination.uuid()).await?.is_none() {
+        check_rate(
+            &self.shared.send_limiter,
+            caller.uuid,
+            "rate_limits.send",
+            "per sending device",
+        )?;
+        if self
+            .shared
+            .storage
+            .device(destination.uuid())
+            .await?
+            .is_none()
+        {
             return Err(RelayError::UnknownAddress {
                 field: "destination",
                 address: destination.to_string(),
@@ -113,10 +105,16 @@ impl MailboxService {
             server_timestamp_ms: now_ms(),
         };
         let size = envelope.content.len();
+        let quota = MailboxQuota {
+            max_envelopes: limits.max_queued_envelopes,
+            max_bytes: limits.max_queued_bytes,
+        };
         let enqueued = self
+            .shared
             .storage
-            .enqueue(destination.uuid(), caller.uuid, envelope)
+            .enqueue(destination.uuid(), caller.uuid, envelope, quota)
             .await?;
+        self.shared.notifier.notify(destination.uuid());
         tracing::debug!(
             envelope_id = enqueued.envelope_id,
             size,
@@ -147,8 +145,9 @@ impl MailboxService {
             limit => limit,
         };
         let fetched = self
+            .shared
             .storage
-            .fetch(caller.uuid, limit as usize, MAX_FETCH_RESPONSE_BYTES)
+            .fetch(caller.uuid, 0, limit as usize, MAX_FETCH_RESPONSE_BYTES)
             .await?;
         tracing::debug!(
             envelopes = fetched.envelopes.len(),
@@ -176,15 +175,166 @@ impl MailboxService {
             return Err(RelayError::invalid("envelope_ids", rule));
         }
         let removed = self
+            .shared
             .storage
             .acknowledge(caller.uuid, &request.envelope_ids)
             .await?;
+        // A subscription waiting for acknowledgements can send more now.
+        self.shared.notifier.notify(caller.uuid);
         tracing::debug!(
             requested = request.envelope_ids.len(),
             removed,
             "envelopes acknowledged"
         );
         Ok(AcknowledgeEnvelopesResponse { removed })
+    }
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<SubscriptionStream, RelayError> {
+        let caller = self.caller(&request).await?;
+        caller.check_own("address", &request.get_ref().address)?;
+        let (sender, receiver) = mpsc::channel(SUBSCRIPTION_BUFFER);
+        let subscription = Subscription {
+            shared: self.shared.clone(),
+            owner: caller.uuid,
+            sender,
+        };
+        tokio::spawn(subscription.run().instrument(Span::current()));
+        Ok(Box::pin(ReceiverStream::new(receiver)))
+    }
+
+    async fn retract(
+        &self,
+        request: Request<RetractEnvelopeRequest>,
+    ) -> Result<RetractEnvelopeResponse, RelayError> {
+        let caller = self.caller(&request).await?;
+        let request = request.into_inner();
+        let destination = parse_address("destination", &request.destination)?;
+        check_client_message_id(&request.client_message_id)?;
+        let retracted = self
+            .shared
+            .storage
+            .retract(caller.uuid, destination.uuid(), &request.client_message_id)
+            .await?;
+        tracing::debug!(retracted, "envelope retraction");
+        Ok(RetractEnvelopeResponse { retracted })
+    }
+
+    async fn delete(
+        &self,
+        request: Request<DeleteMailboxRequest>,
+    ) -> Result<DeleteMailboxResponse, RelayError> {
+        let caller = self.caller(&request).await?;
+        caller.check_own("address", &request.get_ref().address)?;
+        let envelopes_deleted = self.shared.storage.delete_device(caller.uuid).await?;
+        self.shared.notifier.notify(caller.uuid);
+        tracing::info!(envelopes_deleted, "mailbox deleted");
+        Ok(DeleteMailboxResponse { envelopes_deleted })
+    }
+}
+
+type SubscriptionStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<SubscribeResponse, Status>> + Send>>;
+
+/// One open subscription: sends the mailbox's envelopes as they come, with at most
+/// [`MAX_IN_FLIGHT_ENVELOPES`] unacknowledged at a time.
+struct Subscription {
+    shared: Arc<Shared>,
+    owner: Uuid,
+    sender: mpsc::Sender<Result<SubscribeResponse, Status>>,
+}
+
+impl Subscription {
+    async fn run(self) {
+        let _open = self.shared.metrics.subscription_opened();
+        tracing::debug!("subscription opened");
+        let reason = match self.deliver().await {
+            Ok(reason) => reason,
+            Err(error) => {
+                let status = reject("Subscribe", error);
+                let _ = self.sender.send(Err(status)).await;
+                "failed"
+            }
+        };
+        tracing::debug!(reason, "subscription closed");
+    }
+
+    /// Sends envelopes until the client goes away or the relay shuts down, and returns which.
+    async fn deliver(&self) -> Result<&'static str, RelayError> {
+        let mut changes = self.shared.notifier.watch(self.owner);
+        let mut shutdown = self.shared.shutdown.clone();
+        let mut in_flight: BTreeSet<u64> = BTreeSet::new();
+        let mut backlog_sent = false;
+        loop {
+            // Mark the current state seen before reading, so no change after the read is lost.
+            changes.borrow_and_update();
+            if *shutdown.borrow_and_update() {
+                return Ok("relay shutting down");
+            }
+            let queued: Vec<u64> = in_flight.iter().copied().collect();
+            in_flight = self
+                .shared
+                .storage
+                .still_queued(self.owner, &queued)
+                .await?
+                .into_iter()
+                .collect();
+
+            let room = MAX_IN_FLIGHT_ENVELOPES.saturating_sub(in_flight.len());
+            let mut drained = true;
+            if room > 0 {
+                let window = in_flight.len() + room;
+                let page = self
+                    .shared
+                    .storage
+                    .fetch(self.owner, 0, window, MAX_FETCH_RESPONSE_BYTES)
+                    .await?;
+                drained = !page.more;
+                for envelope in page.envelopes {
+                    if !in_flight.insert(envelope.id) {
+                        continue;
+                    }
+                    if !self
+                        .send(subscribe_response::Event::Envelope(envelope))
+                        .await
+                    {
+                        return Ok("client gone");
+                    }
+                }
+            }
+            if drained && !backlog_sent {
+                backlog_sent = true;
+                if !self
+                    .send(subscribe_response::Event::QueueEmpty(QueueEmpty {}))
+                    .await
+                {
+                    return Ok("client gone");
+                }
+            }
+            if !drained && room > 0 {
+                continue;
+            }
+
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return Ok("notifier dropped");
+                    }
+                }
+                _ = shutdown.changed() => return Ok("relay shutting down"),
+                () = self.sender.closed() => return Ok("client gone"),
+            }
+        }
+    }
+
+    /// Sends one response; returns false when the client is gone.
+    async fn send(&self, event: subscribe_response::Event) -> bool {
+        self.sender
+            .send(Ok(SubscribeResponse { event: Some(event) }))
+            .await
+            .is_ok()
     }
 }
 
@@ -201,15 +351,15 @@ fn check_client_message_id(client_message_id: &[u8]) -> Result<(), RelayError> {
 
 #[tonic::async_trait]
 impl Mailbox for MailboxService {
+    type SubscribeStream = SubscriptionStream;
+
     #[instrument(skip_all, fields(device = field::Empty))]
     async fn send_envelope(
         &self,
         request: Request<SendEnvelopeRequest>,
     ) -> Result<Response<SendEnvelopeResponse>, Status> {
-        self.send(request)
-            .await
-            .map(Response::new)
-            .map_err(|error| reject("SendEnvelope", error))
+        let result = self.send(request).await;
+        self.shared.respond("SendEnvelope", result)
     }
 
     #[instrument(skip_all, fields(device = field::Empty))]
@@ -217,10 +367,8 @@ impl Mailbox for MailboxService {
         &self,
         request: Request<FetchEnvelopesRequest>,
     ) -> Result<Response<FetchEnvelopesResponse>, Status> {
-        self.fetch(request)
-            .await
-            .map(Response::new)
-            .map_err(|error| reject("FetchEnvelopes", error))
+        let result = self.fetch(request).await;
+        self.shared.respond("FetchEnvelopes", result)
     }
 
     #[instrument(skip_all, fields(device = field::Empty))]
@@ -228,10 +376,17 @@ impl Mailbox for MailboxService {
         &self,
         request: Request<AcknowledgeEnvelopesRequest>,
     ) -> Result<Response<AcknowledgeEnvelopesResponse>, Status> {
-        self.acknowledge(request)
-            .await
-            .map(Response::new)
-            .map_err(|error| reject("AcknowledgeEnvelopes", error))
+        let result = self.acknowledge(request).await;
+        self.shared.respond("AcknowledgeEnvelopes", result)
+    }
+
+    #[instrument(skip_all, fields(device = field::Empty))]
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let result = self.subscribe(request).await;
+        self.shared.respond("Subscribe", result)
     }
 
     #[instrument(skip_all, fields(device = field::Empty))]
@@ -239,10 +394,8 @@ impl Mailbox for MailboxService {
         &self,
         request: Request<RetractEnvelopeRequest>,
     ) -> Result<Response<RetractEnvelopeResponse>, Status> {
-        self.retract(request)
-            .await
-            .map(Response::new)
-            .map_err(|error| reject("RetractEnvelope", error))
+        let result = self.retract(request).await;
+        self.shared.respond("RetractEnvelope", result)
     }
 
     #[instrument(skip_all, fields(device = field::Empty))]
@@ -250,9 +403,7 @@ impl Mailbox for MailboxService {
         &self,
         request: Request<DeleteMailboxRequest>,
     ) -> Result<Response<DeleteMailboxResponse>, Status> {
-        self.delete(request)
-            .await
-            .map(Response::new)
-            .map_err(|error| reject("DeleteMailbox", error))
+        let result = self.delete(request).await;
+        self.shared.respond("DeleteMailbox", result)
     }
 }

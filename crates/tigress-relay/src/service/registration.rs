@@ -15,30 +15,43 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::{now_ms, validate};
+use super::{Shared, check_rate, now_ms, validate};
 use crate::auth::issue_credential;
-use crate::config::{CHALLENGE_TTL, RelayConfig};
-use crate::error::{RelayError, reject};
-use crate::storage::{DeviceRecord, NewDevice, Storage};
+use crate::config::CHALLENGE_TTL;
+use crate::error::RelayError;
+use crate::storage::{DeviceRecord, NewDevice};
 
 /// Length of a registration challenge, in bytes.
 const CHALLENGE_LEN: usize = 32;
 
 /// Serves the Registration service.
 pub(crate) struct RegistrationService {
-    storage: Arc<dyn Storage>,
-    config: Arc<RelayConfig>,
+    shared: Arc<Shared>,
 }
 
 impl RegistrationService {
-    pub(crate) fn new(storage: Arc<dyn Storage>, config: Arc<RelayConfig>) -> Self {
-        Self { storage, config }
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// Takes a registration token for the client's IP address.
+    fn check_rate<T>(&self, request: &Request<T>) -> Result<(), RelayError> {
+        match request.remote_addr() {
+            Some(peer) => check_rate(
+                &self.shared.registration_limiter,
+                peer.ip(),
+                "rate_limits.registration",
+                "per client IP address",
+            ),
+            None => Ok(()),
+        }
     }
 
     async fn issue_challenge(&self) -> Result<CreateChallengeResponse, RelayError> {
         let challenge: [u8; CHALLENGE_LEN] = rand::rng().random();
         let expires_at_ms = now_ms() + CHALLENGE_TTL.as_millis() as u64;
-        self.storage
+        self.shared
+            .storage
             .insert_challenge(challenge, expires_at_ms)
             .await?;
         Ok(CreateChallengeResponse {
@@ -66,7 +79,7 @@ impl RegistrationService {
         verify_signature(&identity, &message, &request.challenge_signature)
             .map_err(RelayError::invalid_key("challenge_signature"))?;
 
-        let max = self.config.max_prekeys_per_upload;
+        let max = self.shared.limits.max_prekeys_per_upload;
         let signed_prekey =
             validate::signed_prekey("signed_prekey", request.signed_prekey.as_ref(), &identity)?;
         let last_resort = validate::kyber_prekey(
@@ -83,6 +96,7 @@ impl RegistrationService {
         )?;
 
         if !self
+            .shared
             .storage
             .take_challenge(&request.challenge, now_ms())
             .await?
@@ -106,7 +120,7 @@ impl RegistrationService {
             one_time_prekeys: request.one_time_prekeys,
             one_time_kyber_prekeys: request.one_time_kyber_prekeys,
         };
-        self.storage.create_device(device).await?;
+        self.shared.storage.create_device(device).await?;
 
         let address = DeviceAddress::primary(uuid).to_string();
         tracing::info!(device = %address, "device registered");
@@ -122,12 +136,13 @@ impl Registration for RegistrationService {
     #[instrument(skip_all)]
     async fn create_challenge(
         &self,
-        _request: Request<CreateChallengeRequest>,
+        request: Request<CreateChallengeRequest>,
     ) -> Result<Response<CreateChallengeResponse>, Status> {
-        self.issue_challenge()
-            .await
-            .map(Response::new)
-            .map_err(|error| reject("CreateChallenge", error))
+        let result = match self.check_rate(&request) {
+            Ok(()) => self.issue_challenge().await,
+            Err(error) => Err(error),
+        };
+        self.shared.respond("CreateChallenge", result)
     }
 
     #[instrument(skip_all)]
@@ -135,9 +150,10 @@ impl Registration for RegistrationService {
         &self,
         request: Request<RegisterDeviceRequest>,
     ) -> Result<Response<RegisterDeviceResponse>, Status> {
-        self.register(request.into_inner())
-            .await
-            .map(Response::new)
-            .map_err(|error| reject("RegisterDevice", error))
+        let result = match self.check_rate(&request) {
+            Ok(()) => self.register(request.into_inner()).await,
+            Err(error) => Err(error),
+        };
+        self.shared.respond("RegisterDevice", result)
     }
 }

@@ -6,14 +6,14 @@
 //! several stateless relay nodes can share it.
 
 mod records;
-mod sled_storage;
+mod sled;
 
 use async_trait::async_trait;
 use tigress_proto::relay::v1::{EcPreKey, Envelope, KyberPreKey, SignedPreKey};
 use uuid::Uuid;
 
+pub use self::sled::{FORMAT_VERSION, OpenError, SledStorage};
 pub use records::DeviceRecord;
-pub use sled_storage::{FORMAT_VERSION, OpenError, SledStorage};
 
 use crate::error::RelayError;
 
@@ -75,6 +75,35 @@ pub struct Enqueued {
     pub duplicate: bool,
 }
 
+/// The most a mailbox may hold; a send beyond it is rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MailboxQuota {
+    /// Most envelopes queued.
+    pub max_envelopes: u64,
+    /// Most bytes of envelope content queued.
+    pub max_bytes: u64,
+}
+
+/// What a mailbox holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MailboxUsage {
+    /// Envelopes queued.
+    pub envelopes: u64,
+    /// Bytes of envelope content queued.
+    pub bytes: u64,
+}
+
+/// What a sweep deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Envelopes older than the time to live.
+    pub envelopes: u64,
+    /// Records of client message ids older than the time to live.
+    pub send_records: u64,
+    /// Expired registration challenges.
+    pub challenges: u64,
+}
+
 /// A page of a mailbox.
 #[derive(Clone, Debug, Default)]
 pub struct Fetched {
@@ -114,21 +143,43 @@ pub trait Storage: Send + Sync + 'static {
     /// Returns `None` for an unknown device.
     async fn take_bundle(&self, uuid: Uuid) -> StorageResult<Option<TakenBundle>>;
 
-    /// Queues an envelope for `destination`, durably. A repeat of the same source, destination
-    /// and client message id stores nothing and returns the first envelope's id.
+    /// Queues an envelope for `destination`, durably, unless the mailbox would then hold more
+    /// than `quota` allows ([`RelayError::LimitExceeded`]). A repeat of the same source,
+    /// destination and client message id stores nothing and returns the first envelope's id.
     async fn enqueue(
         &self,
         destination: Uuid,
         source: Uuid,
         envelope: Envelope,
+        quota: MailboxQuota,
     ) -> StorageResult<Enqueued>;
 
-    /// Reads up to `limit` envelopes of a mailbox, oldest first, stopping before `max_bytes` of
-    /// content (but always returning at least one envelope when any is queued).
-    async fn fetch(&self, owner: Uuid, limit: usize, max_bytes: usize) -> StorageResult<Fetched>;
+    /// Reads up to `limit` envelopes of a mailbox with ids above `after`, oldest first,
+    /// stopping before `max_bytes` of content (but always returning at least one envelope when
+    /// any is queued).
+    async fn fetch(
+        &self,
+        owner: Uuid,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> StorageResult<Fetched>;
+
+    /// Returns the ids among `envelope_ids` that are still queued in the mailbox.
+    async fn still_queued(&self, owner: Uuid, envelope_ids: &[u64]) -> StorageResult<Vec<u64>>;
 
     /// Deletes envelopes of a mailbox and returns how many existed.
     async fn acknowledge(&self, owner: Uuid, envelope_ids: &[u64]) -> StorageResult<u32>;
+
+    /// Returns what a mailbox holds.
+    async fn usage(&self, owner: Uuid) -> StorageResult<MailboxUsage>;
+
+    /// Returns what every mailbox holds together.
+    async fn total_usage(&self) -> StorageResult<MailboxUsage>;
+
+    /// Deletes queued envelopes and client message id records older than `ttl_ms` before
+    /// `now_ms`, and challenges that expired before `now_ms`.
+    async fn sweep(&self, now_ms: u64, ttl_ms: u64) -> StorageResult<SweepReport>;
 
     /// Deletes the envelope `source` sent to `destination` with `client_message_id`, and the
     /// record of that id, durably. Returns whether the envelope was still queued.

@@ -29,9 +29,30 @@ pub(crate) struct TestRelay {
 }
 
 impl TestRelay {
-    /// Opens the relay on `data_dir` and serves it on a free loopback port.
+    /// Opens the relay on `data_dir` without rate limits and serves it on a free loopback port.
     pub(crate) async fn start(data_dir: &Path) -> Self {
-        let relay = Relay::open(RelayConfig::new(data_dir)).unwrap();
+        Self::start_with(
+            data_dir,
+            tigress_relay::Limits::without_rate_limits(),
+            |relay| relay,
+        )
+        .await
+    }
+
+    /// Opens the relay on `data_dir` with `limits`, lets `prepare` add TLS or metrics, and
+    /// serves it on a free loopback port.
+    pub(crate) async fn start_with(
+        data_dir: &Path,
+        limits: tigress_relay::Limits,
+        prepare: impl FnOnce(Relay) -> Relay,
+    ) -> Self {
+        let relay = prepare(
+            Relay::open(RelayConfig {
+                data_dir: data_dir.to_owned(),
+                limits,
+            })
+            .unwrap(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (shutdown, stopped) = oneshot::channel::<()>();

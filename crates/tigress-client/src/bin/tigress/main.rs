@@ -15,6 +15,7 @@ use tigress_client::{
     DEFAULT_OWNER_CA_NAME, Device, DeviceAddress, DisplayInformation, LinkContent, NewShare,
     NewStatefulShare, ShareId,
 };
+use tigress_core::duration::parse_duration;
 use tracing_subscriber::EnvFilter;
 
 use output::Output;
@@ -332,32 +333,6 @@ fn link_content(
     }
 }
 
-/// Parses a duration: a whole number followed by s, m, h or d.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || {
-        format!(
-            "invalid duration {text:?}: expected a number and a unit, such as 90s, 30m, 24h or 7d"
-        )
-    };
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(invalid)?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| invalid())?;
-    let unit_seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(invalid()),
-    };
-    let seconds = number
-        .checked_mul(unit_seconds)
-        .filter(|seconds| *seconds > 0)
-        .ok_or_else(invalid)?;
-    Ok(Duration::from_secs(seconds))
-}
-
 /// `~/.tigress`, from the HOME environment variable.
 fn default_home() -> anyhow::Result<PathBuf> {
     let home = std::env::var_os("HOME")
@@ -405,26 +380,6 @@ fn init_logging() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
-        for bad in [
-            "",
-            "10",
-            "h",
-            "1.5h",
-            "-1h",
-            "0s",
-            "1w",
-            "99999999999999999999d",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
-        }
-    }
 
     #[test]
     fn cli_arguments_are_consistent() {

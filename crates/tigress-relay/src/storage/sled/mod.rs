@@ -1,0 +1,269 @@
+//! The embedded storage backend on sled.
+//!
+//! Trees and their keys (UUIDs as 16 bytes, numbers big-endian so that keys sort by them):
+//!
+//! | tree         | key                                          | value                            |
+//! | ------------ | -------------------------------------------- | -------------------------------- |
+//! | `meta`       | `format-version`                             | `u32`, see [`format`]            |
+//! | `devices`    | device UUID                                  | [`DeviceRecord`]                 |
+//! | `prekeys`    | device UUID, kind (1 EC, 2 Kyber), key id    | `EcPreKey` / `KyberPreKey`       |
+//! | `queue`      | destination UUID, envelope id                | `Envelope`                       |
+//! | `usage`      | destination UUID                             | envelopes and bytes queued       |
+//! | `sent`       | source UUID, destination UUID, client id     | envelope id, storage time in ms  |
+//! | `challenges` | challenge                                    | expiry in ms                     |
+//!
+//! A write is on disk before its call returns success, through a group commit ([`flusher`]).
+
+mod devices;
+mod flusher;
+mod format;
+mod keys;
+mod mailbox;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use tigress_proto::relay::v1::Envelope;
+use uuid::Uuid;
+
+pub use format::FORMAT_VERSION;
+
+use super::{
+    DeviceRecord, Enqueued, Fetched, MailboxQuota, MailboxUsage, NewDevice, PreKeyCounts,
+    PreKeyUpdate, Storage, StorageResult, SweepReport, TakenBundle,
+};
+use crate::metrics::Histogram;
+use flusher::GroupFlusher;
+
+/// How many locks serialise prekey changes; devices hash onto them.
+const DEVICE_LOCKS: usize = 64;
+
+/// A failure to open the storage folder.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Another process has the folder open.
+    #[error("relay data folder {} is in use by another process", path.display())]
+    Locked {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// sled could not open or recover the folder.
+    #[error("failed to open relay data folder {}: {source}", path.display())]
+    Sled {
+        /// The folder.
+        path: PathBuf,
+        /// The sled error.
+        #[source]
+        source: sled::Error,
+    },
+    /// The folder was written in a layout this relay does not read.
+    #[error(
+        "relay data folder {} has storage format version {found}, but this relay reads version {supported}",
+        path.display()
+    )]
+    UnsupportedFormat {
+        /// The folder.
+        path: PathBuf,
+        /// The version found.
+        found: String,
+        /// The version this relay reads.
+        supported: u32,
+    },
+    /// The flusher thread could not start.
+    #[error("failed to start the flusher thread: {0}")]
+    Flusher(#[source] std::io::Error),
+}
+
+/// Storage in a sled database folder.
+#[derive(Debug)]
+pub struct SledStorage {
+    db: sled::Db,
+    devices: sled::Tree,
+    prekeys: sled::Tree,
+    queue: sled::Tree,
+    usage: sled::Tree,
+    sent: sled::Tree,
+    challenges: sled::Tree,
+    device_locks: Vec<Mutex<()>>,
+    flush_latency: Arc<Histogram>,
+    flusher: GroupFlusher,
+}
+
+impl SledStorage {
+    /// Opens or creates the storage in `path`, migrating an older format.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError`] when the folder is locked, damaged or of an unknown format version.
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        let sled_error = |source: sled::Error| {
+            if source.to_string().contains("could not acquire lock") {
+                OpenError::Locked {
+                    path: path.to_owned(),
+                }
+            } else {
+                OpenError::Sled {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
+        };
+        let db = sled::Config::new().path(path).open().map_err(sled_error)?;
+        format::prepare(&db, path, now_ms())?;
+
+        let tree = |name: &str| db.open_tree(name).map_err(sled_error);
+        let flush_latency = Arc::new(Histogram::seconds());
+        Ok(Self {
+            devices: tree("devices")?,
+            prekeys: tree("prekeys")?,
+            queue: tree("queue")?,
+            usage: tree("usage")?,
+            sent: tree("sent")?,
+            challenges: tree("challenges")?,
+            device_locks: (0..DEVICE_LOCKS).map(|_| Mutex::new(())).collect(),
+            flusher: GroupFlusher::start(db.clone(), flush_latency.clone())
+                .map_err(OpenError::Flusher)?,
+            flush_latency,
+            db,
+        })
+    }
+
+    /// The latency of the group commit's flushes, for metrics.
+    pub fn flush_latency(&self) -> Arc<Histogram> {
+        self.flush_latency.clone()
+    }
+
+    /// Serialises prekey changes of one device. Held only across synchronous sled calls.
+    fn lock_device(&self, uuid: Uuid) -> MutexGuard<'_, ()> {
+        let index = (uuid.as_u128() % DEVICE_LOCKS as u128) as usize;
+        // A poisoned lock means a panic between two sled calls. Each sled call is atomic on its
+        // own, so the data stays consistent and the lock can be reused.
+        self.device_locks[index]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl Storage for SledStorage {
+    async fn insert_challenge(&self, challenge: [u8; 32], expires_at_ms: u64) -> StorageResult<()> {
+        self.insert_challenge_now(challenge, expires_at_ms)
+    }
+
+    async fn take_challenge(&self, challenge: &[u8], now_ms: u64) -> StorageResult<bool> {
+        self.take_challenge_now(challenge, now_ms)
+    }
+
+    async fn create_device(&self, device: NewDevice) -> StorageResult<()> {
+        self.create_device_now(&device)?;
+        self.flusher.flush().await
+    }
+
+    async fn device(&self, uuid: Uuid) -> StorageResult<Option<DeviceRecord>> {
+        self.read_device(uuid)
+    }
+
+    async fn update_prekeys(
+        &self,
+        uuid: Uuid,
+        update: PreKeyUpdate,
+    ) -> StorageResult<PreKeyCounts> {
+        let counts = self.update_prekeys_now(uuid, &update)?;
+        self.flusher.flush().await?;
+        Ok(counts)
+    }
+
+    async fn prekey_counts(&self, uuid: Uuid) -> StorageResult<PreKeyCounts> {
+        self.count_prekeys(uuid)
+    }
+
+    async fn take_bundle(&self, uuid: Uuid) -> StorageResult<Option<TakenBundle>> {
+        let bundle = self.take_bundle_now(uuid)?;
+        if bundle.as_ref().is_some_and(|bundle| {
+            bundle.one_time_prekey.is_some() || bundle.one_time_kyber_prekey.is_some()
+        }) {
+            self.flusher.flush().await?;
+        }
+        Ok(bundle)
+    }
+
+    async fn enqueue(
+        &self,
+        destination: Uuid,
+        source: Uuid,
+        envelope: Envelope,
+        quota: MailboxQuota,
+    ) -> StorageResult<Enqueued> {
+        let enqueued = self.enqueue_now(destination, source, envelope, quota, now_ms())?;
+        // A duplicate is flushed too: the first copy may still be waiting for its own flush.
+        self.flusher.flush().await?;
+        Ok(enqueued)
+    }
+
+    async fn fetch(
+        &self,
+        owner: Uuid,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> StorageResult<Fetched> {
+        self.fetch_now(owner, after, limit, max_bytes)
+    }
+
+    async fn still_queued(&self, owner: Uuid, envelope_ids: &[u64]) -> StorageResult<Vec<u64>> {
+        self.still_queued_now(owner, envelope_ids)
+    }
+
+    async fn acknowledge(&self, owner: Uuid, envelope_ids: &[u64]) -> StorageResult<u32> {
+        self.acknowledge_now(owner, envelope_ids)
+    }
+
+    async fn usage(&self, owner: Uuid) -> StorageResult<MailboxUsage> {
+        self.usage_now(owner)
+    }
+
+    async fn total_usage(&self) -> StorageResult<MailboxUsage> {
+        self.total_usage_now()
+    }
+
+    async fn sweep(&self, now_ms: u64, ttl_ms: u64) -> StorageResult<SweepReport> {
+        let report = self.sweep_now(now_ms, ttl_ms)?;
+        self.flusher.flush().await?;
+        Ok(report)
+    }
+
+    async fn retract(
+        &self,
+        source: Uuid,
+        destination: Uuid,
+        client_message_id: &[u8],
+    ) -> StorageResult<bool> {
+        let retracted = self.retract_now(source, destination, client_message_id)?;
+        self.flusher.flush().await?;
+        Ok(retracted)
+    }
+
+    async fn delete_device(&self, uuid: Uuid) -> StorageResult<u32> {
+        let deleted = self.delete_device_now(uuid)?;
+        self.flusher.flush().await?;
+        Ok(deleted)
+    }
+
+    async fn flush(&self) -> StorageResult<()> {
+        self.flusher.flush().await
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+#[cfg(test)]
+mod tests;
