@@ -283,7 +283,8 @@ impl Subscription {
                 .collect();
 
             let room = MAX_IN_FLIGHT_ENVELOPES.saturating_sub(in_flight.len());
-            let mut drained = true;
+            // Whether every queued envelope has been sent; unknown while the window is full.
+            let mut drained = false;
             if room > 0 {
                 let window = in_flight.len() + room;
                 let page = self
