@@ -141,13 +141,30 @@ impl Device {
     /// [`ClientError::AlreadyRegistered`], [`ClientError::InvalidRelayUrl`],
     /// [`ClientError::RelayUnreachable`] or [`ClientError::Relay`].
     pub async fn register(&self, relay_url: &str) -> Result<DeviceAddress> {
-        self.register_with(relay_url, ONE_TIME_PREKEY_BATCH).await
+        self.register_with(relay_url, None, ONE_TIME_PREKEY_BATCH)
+            .await
+    }
+
+    /// Registers as [`register`](Self::register) does, with an `https://` relay whose
+    /// certificate chains to `ca_certificate_pem`. The CA is kept with the registration.
+    ///
+    /// # Errors
+    ///
+    /// As [`register`](Self::register).
+    pub async fn register_with_ca(
+        &self,
+        relay_url: &str,
+        ca_certificate_pem: &str,
+    ) -> Result<DeviceAddress> {
+        self.register_with(relay_url, Some(ca_certificate_pem), ONE_TIME_PREKEY_BATCH)
+            .await
     }
 
     /// Registers with `one_time_prekeys` one-time prekeys of each kind.
     pub(crate) async fn register_with(
         &self,
         relay_url: &str,
+        ca_certificate_pem: Option<&str>,
         one_time_prekeys: usize,
     ) -> Result<DeviceAddress> {
         if let Some(profile) = records::read_committed::<Profile>(&self.store, PROFILE)? {
@@ -157,7 +174,7 @@ impl Device {
             });
         }
         let draft = self.registration_draft(one_time_prekeys)?;
-        let connection = RelayConnection::connect(relay_url).await?;
+        let connection = RelayConnection::connect(relay_url, ca_certificate_pem).await?;
         let identity_key = draft.identity_key.clone();
         let response = connection
             .register(draft, |challenge| {
@@ -179,12 +196,14 @@ impl Device {
             relay_url: relay_url.to_owned(),
             address: address.to_string(),
             credential: response.credential,
+            ca_certificate_pem: ca_certificate_pem.unwrap_or_default().to_owned(),
         };
         let txn = self.store.transaction();
         records::write(&txn, PROFILE.to_vec(), &profile);
         txn.remove(REGISTRATION_DRAFT.to_vec());
         txn.commit(Durability::Flushed)?;
 
+        self.record_rotation(std::time::SystemTime::now())?;
         tracing::info!(device = %address, relay = relay_url, "device registered");
         Ok(address)
     }
@@ -345,7 +364,7 @@ impl Device {
         let profile = self.profile()?;
         self.relay
             .get_or_try_init(|| async {
-                RelayConnection::connect(&profile.relay_url)
+                RelayConnection::connect(&profile.relay_url, profile.ca())
                     .await?
                     .authenticate(&profile.credential)
             })

@@ -20,7 +20,9 @@
 //!   claim once, with a throwaway identity and mailbox on each side;
 //! - [`Device::decline`], [`Device::cancel`] and expiry end a share early;
 //! - [`Device::verify`] shows safety numbers and [`Device::trust`] accepts a changed identity
-//!   key.
+//!   key;
+//! - [`Device::listen`] keeps subscriptions open and reports events as they happen, and every
+//!   sync keeps enough prekeys on the relay ([`Device::maintain_prekeys`]).
 //!
 //! Every async function returns a `Send` future, so a `Device` can be used from any tokio
 //! task; store work happens in short synchronous steps between network calls.
@@ -55,16 +57,19 @@ mod error;
 mod event;
 mod identity;
 mod links;
+mod listen;
 mod outbox;
 mod records;
 mod relay;
 mod shares;
 mod sync;
+mod upkeep;
 
 pub use device::{DEFAULT_OWNER_CA_NAME, Device, DeviceInfo, ONE_TIME_PREKEY_BATCH};
 pub use error::{ClientError, Result};
 pub use event::Event;
 pub use links::{Invitation, LinkContent};
+pub use listen::{FIRST_RETRY, MAX_RETRY};
 pub use shares::{
     Credential, DEFAULT_CERTIFICATE_VALIDITY, DEFAULT_OFFER_TTL, NewShare, NewStatefulShare,
     ShareInfo, rfc3339 as format_time,
@@ -72,3 +77,4 @@ pub use shares::{
 pub use tigress_core::DeviceAddress;
 pub use tigress_core::share::state::{Channel, Role, ShareState};
 pub use tigress_core::share::{DisplayInformation, ShareId, ShareMode};
+pub use upkeep::{PREKEY_REFILL_THRESHOLD, SIGNED_PREKEY_ROTATION, UpkeepReport};

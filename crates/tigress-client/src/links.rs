@@ -110,7 +110,8 @@ impl Device {
         content: LinkContent,
         expires_in: Duration,
     ) -> Result<Invitation> {
-        let relay_url = self.profile()?.relay_url;
+        let profile = self.profile()?;
+        let (relay_url, ca) = (profile.relay_url.clone(), profile.ca().map(str::to_owned));
         let mut record_content = ShareRecord::default();
         match &content {
             LinkContent::Document(document) => {
@@ -153,7 +154,9 @@ impl Device {
             folder: folder.clone(),
             closed: false,
         })?;
-        let address = link_device.register_with(&relay_url, LINK_PREKEYS).await?;
+        let address = link_device
+            .register_with(&relay_url, ca.as_deref(), LINK_PREKEYS)
+            .await?;
         let identity_key = link_device.identity_key()?;
 
         let mut record = new_share_record(
@@ -196,6 +199,21 @@ impl Device {
     /// [`ClientError::LinkIdentityMismatch`] when the relay serves another identity key, and
     /// relay errors. Nothing stays on the relay or in the home when claiming fails.
     pub async fn accept_link(&self, text: &str) -> Result<ShareId> {
+        self.accept_link_with_ca(text, None).await
+    }
+
+    /// Claims a link share as [`accept_link`](Self::accept_link) does, trusting
+    /// `ca_certificate_pem` for an `https://` relay in the link. Without it, the home's own CA
+    /// is trusted when the link names the home's relay, and the Mozilla roots otherwise.
+    ///
+    /// # Errors
+    ///
+    /// As [`accept_link`](Self::accept_link).
+    pub async fn accept_link_with_ca(
+        &self,
+        text: &str,
+        ca_certificate_pem: Option<&str>,
+    ) -> Result<ShareId> {
         let link: ShareLink = text.trim().parse()?;
         let share_id = link.share_id();
         if self.find_link(&share_id)?.is_some() {
@@ -209,7 +227,12 @@ impl Device {
         };
         let link_device = self.open_link(&link_record)?;
 
-        let claimed = link_device.claim(&link).await;
+        let home_ca = match self.profile() {
+            Ok(profile) if profile.relay_url == link.relay_url => profile.ca().map(str::to_owned),
+            _ => None,
+        };
+        let ca = ca_certificate_pem.map(str::to_owned).or(home_ca);
+        let claimed = link_device.claim(&link, ca.as_deref()).await;
         if let Err(error) = &claimed {
             tracing::info!(share = %share_id, %error, "claim failed; removing the throwaway identity");
             let link_folder = link_device.home.clone();
@@ -226,9 +249,10 @@ impl Device {
     }
 
     /// Registers this throwaway device, checks the pinned bundle and sends the claim.
-    async fn claim(&self, link: &ShareLink) -> Result<ShareId> {
+    async fn claim(&self, link: &ShareLink, ca: Option<&str>) -> Result<ShareId> {
         let share_id = link.share_id();
-        self.register_with(&link.relay_url, LINK_PREKEYS).await?;
+        self.register_with(&link.relay_url, ca, LINK_PREKEYS)
+            .await?;
         let bundle = match self.relay().await?.bundle(&link.to).await {
             Err(ClientError::UnknownAddress { .. }) => return Err(ClientError::LinkGone),
             other => other?,

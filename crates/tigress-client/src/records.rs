@@ -7,6 +7,7 @@
 //! | `app/profile`                         | [`Profile`]: relay, address, credential         |
 //! | `app/registration-draft`              | keys prepared for a registration                |
 //! | `app/owner-ca`                        | [`OwnerCaRecord`]: the certificate authority    |
+//! | `app/prekey-upkeep`                   | when the signed prekey was last rotated         |
 //! | `app/share/sent/ID`                   | [`ShareRecord`] of a share this device offered  |
 //! | `app/share/received/ID`               | [`ShareRecord`] of a share offered to it        |
 //! | `app/link/ID`                         | [`LinkRecord`]: a link share's own mailbox      |
@@ -24,6 +25,7 @@ use crate::error::Result;
 pub(crate) const PROFILE: &[u8] = b"app/profile";
 pub(crate) const REGISTRATION_DRAFT: &[u8] = b"app/registration-draft";
 pub(crate) const OWNER_CA: &[u8] = b"app/owner-ca";
+pub(crate) const UPKEEP: &[u8] = b"app/prekey-upkeep";
 pub(crate) const SENT_SHARE: &[u8] = b"app/share/sent/";
 pub(crate) const RECEIVED_SHARE: &[u8] = b"app/share/received/";
 pub(crate) const LINK: &[u8] = b"app/link/";
@@ -42,6 +44,17 @@ pub(crate) struct Profile {
     /// The bearer credential. Secret.
     #[prost(string, tag = "3")]
     pub(crate) credential: String,
+    /// The CA certificate an `https://` relay's certificate chains to, PEM; empty for the
+    /// Mozilla root certificates or a plain `http://` relay.
+    #[prost(string, tag = "4")]
+    pub(crate) ca_certificate_pem: String,
+}
+
+impl Profile {
+    /// The relay's CA certificate, when one was given.
+    pub(crate) fn ca(&self) -> Option<&str> {
+        (!self.ca_certificate_pem.is_empty()).then_some(self.ca_certificate_pem.as_str())
+    }
 }
 
 /// The owner certificate authority of stateful shares.

@@ -11,11 +11,13 @@ use tigress_proto::relay::v1::mailbox_client::MailboxClient;
 use tigress_proto::relay::v1::registration_client::RegistrationClient;
 use tigress_proto::relay::v1::{
     AcknowledgeEnvelopesRequest, CreateChallengeRequest, DeleteMailboxRequest,
-    FetchEnvelopesRequest, FetchEnvelopesResponse, GetPreKeyBundleRequest, RegisterDeviceRequest,
-    RegisterDeviceResponse, RetractEnvelopeRequest, SendEnvelopeRequest, SendEnvelopeResponse,
+    FetchEnvelopesRequest, FetchEnvelopesResponse, GetPreKeyBundleRequest, GetPreKeyCountRequest,
+    GetPreKeyCountResponse, RegisterDeviceRequest, RegisterDeviceResponse, RetractEnvelopeRequest,
+    SendEnvelopeRequest, SendEnvelopeResponse, SubscribeRequest, SubscribeResponse,
+    UploadPreKeysRequest, UploadPreKeysResponse,
 };
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request};
 
 use crate::error::{ClientError, Result};
@@ -43,14 +45,15 @@ impl std::fmt::Debug for RelayConnection {
 }
 
 impl RelayConnection {
-    /// Connects to the relay at `url`.
+    /// Connects to the relay at `url`. An `https://` relay's certificate must chain to
+    /// `ca_pem` when given, or else to the Mozilla root certificates.
     ///
     /// # Errors
     ///
-    /// [`ClientError::InvalidRelayUrl`] for a URL that is not `http://HOST:PORT`,
+    /// [`ClientError::InvalidRelayUrl`] for a URL that is not `http(s)://HOST:PORT`,
     /// [`ClientError::RelayUnreachable`] when no connection can be made.
-    pub(crate) async fn connect(url: &str) -> Result<Self> {
-        let endpoint = endpoint(url)?;
+    pub(crate) async fn connect(url: &str, ca_pem: Option<&str>) -> Result<Self> {
+        let endpoint = endpoint(url, ca_pem)?;
         let channel = endpoint
             .connect()
             .await
@@ -78,7 +81,15 @@ impl RelayConnection {
         Ok(self)
     }
 
+    /// Builds a unary call's request, with the credential and [`CALL_TIMEOUT`].
     fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = self.stream_request(message);
+        request.set_timeout(CALL_TIMEOUT);
+        request
+    }
+
+    /// Builds a streaming call's request, with the credential and no deadline.
+    fn stream_request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
         if let Some(authorization) = &self.authorization {
             request
@@ -197,6 +208,48 @@ impl RelayConnection {
         Ok(response.into_inner().removed)
     }
 
+    /// Opens the subscription stream of the device's mailbox; it runs without a deadline.
+    pub(crate) async fn subscribe(
+        &self,
+        address: &str,
+    ) -> Result<tonic::Streaming<SubscribeResponse>> {
+        let mut client = MailboxClient::new(self.channel.clone());
+        let request = self.stream_request(SubscribeRequest {
+            address: address.to_owned(),
+        });
+        let response = client
+            .subscribe(request)
+            .await
+            .map_err(self.status("Subscribe"))?;
+        Ok(response.into_inner())
+    }
+
+    /// Returns how many one-time prekeys of each kind the device has left on the relay.
+    pub(crate) async fn prekey_count(&self, address: &str) -> Result<GetPreKeyCountResponse> {
+        let mut client = KeysClient::new(self.channel.clone());
+        let request = GetPreKeyCountRequest {
+            address: address.to_owned(),
+        };
+        let response = client
+            .get_pre_key_count(self.request(request))
+            .await
+            .map_err(self.status("GetPreKeyCount"))?;
+        Ok(response.into_inner())
+    }
+
+    /// Uploads prekeys of the device.
+    pub(crate) async fn upload_prekeys(
+        &self,
+        request: UploadPreKeysRequest,
+    ) -> Result<UploadPreKeysResponse> {
+        let mut client = KeysClient::new(self.channel.clone());
+        let response = client
+            .upload_pre_keys(self.request(request))
+            .await
+            .map_err(self.status("UploadPreKeys"))?;
+        Ok(response.into_inner())
+    }
+
     /// Takes back an envelope the device sent, if the receiver has not acknowledged it.
     pub(crate) async fn retract(
         &self,
@@ -230,31 +283,49 @@ impl RelayConnection {
 }
 
 /// Builds the endpoint for a relay URL.
-fn endpoint(url: &str) -> Result<Endpoint> {
+fn endpoint(url: &str, ca_pem: Option<&str>) -> Result<Endpoint> {
     let invalid = |rule| ClientError::InvalidRelayUrl {
         url: url.to_owned(),
         rule,
     };
-    if url.starts_with("https://") {
-        // TODO: TLS to the relay; until then only plain HTTP/2, for loopback and trusted networks.
-        return Err(invalid("https is not supported yet; use http://HOST:PORT"));
-    }
-    if !url.starts_with("http://") {
+    let tls = url.starts_with("https://");
+    if !tls && !url.starts_with("http://") {
         return Err(invalid(
-            "must start with http://, for example http://127.0.0.1:50051",
+            "must start with http:// or https://, for example http://127.0.0.1:50051",
         ));
     }
     check_authority(url).map_err(invalid)?;
     let endpoint =
         Endpoint::from_shared(url.to_owned()).map_err(|_| invalid("is not a valid URL"))?;
-    Ok(endpoint
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(CALL_TIMEOUT))
+    let endpoint = endpoint.connect_timeout(CONNECT_TIMEOUT);
+    if !tls {
+        return Ok(endpoint);
+    }
+    let mut config = ClientTlsConfig::new().with_webpki_roots();
+    if let Some(ca_pem) = ca_pem {
+        config = config.ca_certificate(Certificate::from_pem(ca_pem));
+    }
+    endpoint
+        .tls_config(config)
+        .map_err(|error| ClientError::InvalidRelayUrl {
+            url: url.to_owned(),
+            rule: tls_rule(&error),
+        })
 }
 
-/// Checks that an `http://` URL is `http://HOST:PORT` with a numeric port and no path.
+/// Keeps a TLS configuration error's message as a static rule, since such errors only come
+/// from a CA certificate that does not parse.
+fn tls_rule(error: &tonic::transport::Error) -> &'static str {
+    tracing::warn!(%error, "TLS configuration rejected");
+    "its TLS settings were rejected: check the CA certificate file"
+}
+
+/// Checks that a URL is `http(s)://HOST:PORT` with a numeric port and no path.
 fn check_authority(url: &str) -> std::result::Result<(), &'static str> {
-    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or(url);
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.contains(['/', '?', '#']) {
         return Err("must be http://HOST:PORT without a path, for example http://127.0.0.1:50051");

@@ -84,6 +84,11 @@ impl Device {
                     .await?,
             );
         }
+        if registered {
+            if let Err(error) = self.maintain_prekeys().await {
+                tracing::warn!(%error, "prekey upkeep failed; retrying on the next sync");
+            }
+        }
         self.close_ended_links().await?;
         Ok(events)
     }
@@ -96,26 +101,8 @@ impl Device {
         let relay = self.relay().await?;
         loop {
             let page = relay.fetch(&address).await?;
-            let mut acknowledged = Vec::with_capacity(page.envelopes.len());
-            let mut kept_on_relay = 0usize;
-            for envelope in page.envelopes {
-                match self.process(&envelope, owner_ca)? {
-                    Outcome::Done(found) => {
-                        acknowledged.push(envelope.id);
-                        events.extend(found);
-                    }
-                    Outcome::Keep(event) => {
-                        kept_on_relay += 1;
-                        events.push(event);
-                    }
-                }
-            }
-
-            if !acknowledged.is_empty() {
-                // Everything processed is on disk before the relay may forget it.
-                self.store.flush()?;
-                relay.acknowledge(&address, acknowledged).await?;
-            }
+            let (found, kept_on_relay) = self.process_envelopes(&page.envelopes, owner_ca).await?;
+            events.extend(found);
             // Envelopes kept on the relay come back on every fetch, so stop when a page held
             // nothing new.
             if !page.more || kept_on_relay > 0 {
@@ -125,6 +112,41 @@ impl Device {
         // Replies queued while processing go out now; they are not events of their own.
         self.flush_outbox().await?;
         Ok(events)
+    }
+
+    /// Processes envelopes of this device's mailbox, makes the results durable, and
+    /// acknowledges every envelope that needs no second look. Returns the events and how many
+    /// envelopes stay on the relay.
+    pub(crate) async fn process_envelopes(
+        &self,
+        envelopes: &[Envelope],
+        owner_ca: Option<&CertificateAuthority>,
+    ) -> Result<(Vec<Event>, usize)> {
+        let mut events = Vec::new();
+        let mut acknowledged = Vec::with_capacity(envelopes.len());
+        let mut kept_on_relay = 0usize;
+        for envelope in envelopes {
+            match self.process(envelope, owner_ca)? {
+                Outcome::Done(found) => {
+                    acknowledged.push(envelope.id);
+                    events.extend(found);
+                }
+                Outcome::Keep(event) => {
+                    kept_on_relay += 1;
+                    events.push(event);
+                }
+            }
+        }
+        if !acknowledged.is_empty() {
+            // Everything processed is on disk before the relay may forget it.
+            self.store.flush()?;
+            let address = self.profile()?.address;
+            self.relay()
+                .await?
+                .acknowledge(&address, acknowledged)
+                .await?;
+        }
+        Ok((events, kept_on_relay))
     }
 
     /// Moves every share whose offer expired to `expired`.

@@ -34,6 +34,11 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
+    /// PEM file of the CA that an https:// relay's certificate chains to, when it is not a
+    /// public CA; kept with the registration by `init`.
+    #[arg(long, global = true, env = "TIGRESS_CA_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -68,7 +73,13 @@ enum Command {
         offer: OfferArgs,
     },
     /// Send pending messages, then fetch, decrypt and store new ones; prints one line per event.
-    Sync,
+    Sync {
+        /// When nothing is new, wait up to this many seconds for an event.
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        wait: u64,
+    },
+    /// Keep the mailboxes open and print events as they happen, until interrupted.
+    Listen,
     /// Accept a received share by its id, or claim a link share by its link.
     Accept {
         /// The share's id, as `tigress inbox` lists it, or a tigress://share link.
@@ -185,11 +196,18 @@ async fn run(cli: Cli, output: &Output) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Init { relay } => {
-            let address = Device::open(&home)?.register(&relay).await?;
+            let device = Device::open(&home)?;
+            let address = match read_ca(cli.ca_file.as_deref())? {
+                Some(ca) => device.register_with_ca(&relay, &ca).await?,
+                None => device.register(&relay).await?,
+            };
             output.registered(&address, &relay);
         }
         Command::Accept { share } if share.starts_with("tigress://") => {
-            let share_id = Device::open(&home)?.accept_link(&share).await?;
+            let ca = read_ca(cli.ca_file.as_deref())?;
+            let share_id = Device::open(&home)?
+                .accept_link_with_ca(&share, ca.as_deref())
+                .await?;
             output.claimed(share_id);
         }
         command => run_on_existing(command, &Device::open_existing(&home)?, output).await?,
@@ -223,7 +241,8 @@ async fn run_on_existing(command: Command, device: &Device, output: &Output) -> 
             let invitation = device.invite(display, content, offer.expires).await?;
             output.invited(&invitation);
         }
-        Command::Sync => output.events(&device.sync().await?),
+        Command::Sync { wait } => output.events(&sync(device, wait).await?),
+        Command::Listen => listen(device, output).await?,
         Command::Accept { share } => {
             let share_id: ShareId = share
                 .parse()
@@ -331,6 +350,46 @@ fn link_content(
             ))
         }
     }
+}
+
+/// Syncs, and when nothing is new waits up to `wait_seconds` for the first event.
+async fn sync(device: &Device, wait_seconds: u64) -> anyhow::Result<Vec<tigress_client::Event>> {
+    let events = device.sync().await?;
+    if !events.is_empty() || wait_seconds == 0 {
+        return Ok(events);
+    }
+    let mut found = Vec::new();
+    let wait = device.listen(|event| {
+        found.push(event);
+        std::ops::ControlFlow::Break(())
+    });
+    match tokio::time::timeout(Duration::from_secs(wait_seconds), wait).await {
+        Ok(result) => result?,
+        Err(_elapsed) => {}
+    }
+    Ok(found)
+}
+
+/// Prints events as they happen until SIGINT.
+async fn listen(device: &Device, output: &Output) -> anyhow::Result<()> {
+    let printing = device.listen(|event| {
+        output.event(&event);
+        std::ops::ControlFlow::Continue(())
+    });
+    tokio::select! {
+        result = printing => result?,
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}
+
+/// Reads the CA file, if one was given.
+fn read_ca(path: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+    path.map(|path| {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("failed to read --ca-file {}", path.display()))
+    })
+    .transpose()
 }
 
 /// `~/.tigress`, from the HOME environment variable.

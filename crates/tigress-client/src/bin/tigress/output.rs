@@ -86,6 +86,15 @@ impl Output {
         }
     }
 
+    /// Prints one event as it happens: a line of text, or one JSON object per line.
+    pub(crate) fn event(&self, event: &Event) {
+        if self.json {
+            println!("{}", event_json(event));
+        } else {
+            println!("{event}");
+        }
+    }
+
     pub(crate) fn accepted(&self, share_id: ShareId, state: ShareState) {
         self.print(json!({ "share_id": share_id.to_string(), "state": state.name() }), || match state {
             ShareState::SigningRequested => {
