@@ -2,7 +2,8 @@
 //!
 //! - `e2e`: builds the binaries and runs a real transfer of every sample credential between two
 //!   CLI devices through a relay on a loopback port;
-//! - `test [ARGS]`: runs the whole test suite (`cargo test --workspace ARGS`);
+//! - `test [ARGS]`: runs the whole test suite (`cargo test --workspace ARGS`), then a relay
+//!   client in Python (skipped without python3);
 //! - `protoc`: prints the path of the vendored `protoc`, for running cargo without xtask
 //!   (`export PROTOC=$(cargo xtask protoc)`).
 //!
@@ -10,6 +11,7 @@
 //! `protoc-bin-vendored` crate, so a machine needs nothing but the Rust toolchain.
 
 mod e2e;
+mod python;
 #[cfg(test)]
 mod tidy;
 
@@ -62,11 +64,12 @@ fn print_usage() {
     );
 }
 
-/// Runs `cargo test --workspace` with any extra arguments.
+/// Runs `cargo test --workspace` with any extra arguments, then the Python client test.
 fn test(arguments: &[String]) -> anyhow::Result<()> {
     let mut command = cargo()?;
     command.args(["test", "--workspace"]).args(arguments);
-    run_command(&mut command)
+    run_command(&mut command)?;
+    python::run()
 }
 
 /// Returns the path of the vendored protoc binary.

@@ -45,6 +45,20 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The store was written in a layout this code does not read.
+    #[error(
+        "device store {} has format version {found}, but this version of tigress reads version {supported}",
+        path.display()
+    )]
+    UnsupportedFormat {
+        /// The store's folder.
+        path: PathBuf,
+        /// The version found.
+        found: String,
+        /// The version this code reads.
+        supported: u32,
+    },
+
     /// A read or write of the device store failed.
     #[error("device store failed to {op}: {source}")]
     Store {

@@ -8,7 +8,7 @@
 //! fails.
 
 mod certificate;
-mod process;
+pub(crate) mod process;
 mod scenarios;
 
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ pub(crate) fn run(arguments: &[String]) -> anyhow::Result<()> {
     if let Some(argument) = arguments.first() {
         bail!("e2e takes no arguments, got {argument:?}");
     }
-    let progress = Progress::start();
+    let progress = Progress::start("e2e");
 
     progress.step("building tigress and tigress-relay");
     // With the test targets, features resolve as for `cargo xtask test`, so each command

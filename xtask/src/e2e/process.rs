@@ -193,18 +193,25 @@ impl Drop for RelayProcess {
 
 /// Prints numbered steps with the time since the start.
 pub(crate) struct Progress {
+    task: &'static str,
     started: Instant,
 }
 
 impl Progress {
-    pub(crate) fn start() -> Self {
+    /// Starts the clock of `task`, the name each line begins with.
+    pub(crate) fn start(task: &'static str) -> Self {
         Self {
+            task,
             started: Instant::now(),
         }
     }
 
     pub(crate) fn step(&self, message: &str) {
-        println!("[e2e {:>6.1}s] {message}", self.elapsed().as_secs_f64());
+        println!(
+            "[{} {:>6.1}s] {message}",
+            self.task,
+            self.elapsed().as_secs_f64()
+        );
         let _ = std::io::stdout().flush();
     }
 

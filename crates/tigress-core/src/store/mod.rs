@@ -69,6 +69,7 @@ impl Store {
         let tree = db
             .open_tree(TREE_NAME)
             .map_err(|source| open_error(path, source))?;
+        check_format_version(&tree, path)?;
         Ok(Self {
             path: path.to_owned(),
             db,
@@ -151,6 +152,42 @@ fn open_db(path: &Path) -> Result<sled::Db> {
             other => return other,
         }
     }
+}
+
+/// The layout version of the store this code reads and writes. A change to the layout of the
+/// protocol records or of an application's records raises it, with a migration in
+/// [`check_format_version`].
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Writes the format version into a new store, or checks the one in an existing store.
+fn check_format_version(tree: &sled::Tree, path: &Path) -> Result<()> {
+    let stored = tree
+        .get(namespace::FORMAT_VERSION)
+        .map_err(Error::store("read the format version"))?;
+    let version = match stored.as_deref().map(<[u8; 4]>::try_from) {
+        // Stores made before the version was recorded have the layout of version 1.
+        None => {
+            tree.insert(namespace::FORMAT_VERSION, &FORMAT_VERSION.to_be_bytes())
+                .map_err(Error::store("write the format version"))?;
+            return Ok(());
+        }
+        Some(Ok(bytes)) => u32::from_be_bytes(bytes),
+        Some(Err(_)) => {
+            return Err(Error::UnsupportedFormat {
+                path: path.to_owned(),
+                found: "(unreadable)".to_owned(),
+                supported: FORMAT_VERSION,
+            });
+        }
+    };
+    if version != FORMAT_VERSION {
+        return Err(Error::UnsupportedFormat {
+            path: path.to_owned(),
+            found: version.to_string(),
+            supported: FORMAT_VERSION,
+        });
+    }
+    Ok(())
 }
 
 /// How long [`Store::open`] waits for a locked folder to become free.

@@ -5,6 +5,8 @@
 //! the core (the client SDK) keep their records in the same tree under prefixes that start with
 //! `app/`, so that they commit in the same transaction as the protocol state.
 
+/// The layout version of the store, a big-endian `u32`.
+pub const FORMAT_VERSION: &[u8] = b"local/format-version";
 /// The device's own identity key pair.
 pub const LOCAL_IDENTITY: &[u8] = b"local/identity";
 /// The device's registration id, a big-endian `u32`.

@@ -121,3 +121,40 @@ fn second_open_reports_store_in_use() {
             .contains(&folder.path().display().to_string())
     );
 }
+
+#[test]
+fn store_from_a_newer_version_is_refused() {
+    let folder = tempfile::tempdir().unwrap();
+    {
+        let db = sled::Config::new().path(folder.path()).open().unwrap();
+        let tree = db.open_tree(TREE_NAME).unwrap();
+        tree.insert(
+            namespace::FORMAT_VERSION,
+            &(FORMAT_VERSION + 1).to_be_bytes(),
+        )
+        .unwrap();
+        db.flush().unwrap();
+    }
+    let error = Store::open(folder.path()).unwrap_err().to_string();
+    assert!(
+        error.contains(&folder.path().display().to_string()),
+        "{error}"
+    );
+    assert!(
+        error.contains(&format!("format version {}", FORMAT_VERSION + 1)),
+        "{error}"
+    );
+    assert!(
+        error.contains(&format!("reads version {FORMAT_VERSION}")),
+        "{error}"
+    );
+}
+
+#[test]
+fn new_store_records_its_format_version() {
+    let (_folder, store) = open_temporary();
+    assert_eq!(
+        store.get(namespace::FORMAT_VERSION).unwrap(),
+        Some(FORMAT_VERSION.to_be_bytes().to_vec())
+    );
+}

@@ -2,6 +2,7 @@
 //! command line. Every command works on one device home (`--home` or `TIGRESS_HOME`) and can
 //! print JSON for scripts (`--json`).
 
+mod dev;
 mod files;
 mod output;
 
@@ -118,11 +119,36 @@ enum Command {
         /// The other device's address.
         address: DeviceAddress,
     },
+    /// Print relay API requests with real keys, for writing relay clients in other languages.
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
     /// Accept the new identity key of a device whose key changed, after comparing safety
     /// numbers.
     Trust {
         /// The device's address.
         address: DeviceAddress,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DevCommand {
+    /// Print a RegisterDeviceRequest for a challenge, as JSON with base64 bytes. The home keeps
+    /// the identity, so later commands sign with the same key.
+    RegistrationRequest {
+        /// The challenge from CreateChallenge, in hex.
+        #[arg(long)]
+        challenge: String,
+        /// One-time prekeys of each kind to include.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+    },
+    /// Print new one-time prekeys for an UploadPreKeysRequest, as JSON with base64 bytes.
+    PrekeyUpload {
+        /// One-time prekeys of each kind.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
     },
 }
 
@@ -190,6 +216,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, output: &Output) -> anyhow::Result<()> {
+    let explicit_home = cli.home.is_some();
     let home = match cli.home {
         Some(home) => home,
         None => default_home()?,
@@ -202,6 +229,21 @@ async fn run(cli: Cli, output: &Output) -> anyhow::Result<()> {
                 None => device.register(&relay).await?,
             };
             output.registered(&address, &relay);
+        }
+        Command::Dev { command } => {
+            if !explicit_home {
+                anyhow::bail!(
+                    "tigress dev needs --home DIR: a folder of its own for the developer identity, not a device home"
+                );
+            }
+            let store = tigress_core::Store::open(&home)?;
+            let value = match command {
+                DevCommand::RegistrationRequest { challenge, count } => {
+                    dev::registration_request(&store, &challenge, count)?
+                }
+                DevCommand::PrekeyUpload { count } => dev::prekey_upload(&store, count)?,
+            };
+            println!("{value}");
         }
         Command::Accept { share } if share.starts_with("tigress://") => {
             let ca = read_ca(cli.ca_file.as_deref())?;
@@ -218,7 +260,7 @@ async fn run(cli: Cli, output: &Output) -> anyhow::Result<()> {
 /// Runs a command that needs an existing home.
 async fn run_on_existing(command: Command, device: &Device, output: &Output) -> anyhow::Result<()> {
     match command {
-        Command::Init { .. } => {}
+        Command::Init { .. } | Command::Dev { .. } => {}
         Command::Whoami => output.info(&device.info()?),
         Command::Owner {
             command: OwnerCommand::Init { name },
