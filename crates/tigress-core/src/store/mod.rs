@@ -3,10 +3,16 @@
 //! atomically with it.
 //!
 //! Every change goes through a [`Transaction`]: reads see the committed state plus the
-//! transaction's own writes, and [`Transaction::commit`] applies all writes in one atomic sled
-//! batch. A decrypted message therefore advances the session, records the share and marks the
-//! envelope processed together or not at all, which is what makes processing exactly once after
-//! a crash. Only one transaction runs at a time per store; readers do not wait.
+//! transaction's own writes, and [`Transaction::commit`] applies all writes atomically. A
+//! decrypted message therefore advances the session, records the share and marks the envelope
+//! processed together or not at all, which is what makes processing exactly once after a crash.
+//! Only one transaction runs at a time per store; readers do not wait for it.
+//!
+//! A commit with [`Durability::Buffered`] stays in memory, merged with the other buffered
+//! commits, until a commit with [`Durability::Flushed`] or [`Store::flush`] writes all of them
+//! to sled in one atomic batch and waits for the disk. A session that sends or receives many
+//! messages between two flushes is therefore written once, not once per message. A crash loses
+//! only buffered commits, and always the newest ones first.
 //!
 //! Records are keyed by a namespace prefix (see [`namespace`]) followed by an id.
 
@@ -18,11 +24,15 @@ mod session;
 mod signed_prekey;
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 pub(crate) use identity::decode_u32;
+
+use libsignal_protocol::SessionRecord;
 
 use crate::error::{Error, Result};
 
@@ -32,14 +42,23 @@ const TREE_NAME: &[u8] = b"device";
 /// How much of a commit must reach the disk before [`Transaction::commit`] returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
-    /// Return once the batch is applied in memory; sled writes it out within its flush interval
-    /// (500 ms by default). For state that can be rebuilt, such as a decrypted message that the
-    /// relay will deliver again until it is acknowledged.
+    /// Return once the commit is visible to every reader of the store. It reaches the disk with
+    /// the next flushed commit or [`Store::flush`], when the store closes, or at a later commit
+    /// once the buffered writes exceed [`MAX_BUFFERED_BYTES`] or [`MAX_BUFFERED_AGE`]. For
+    /// state that can be rebuilt, such as a decrypted message that the relay will deliver again
+    /// until it is acknowledged.
     Buffered,
-    /// Return once the batch is on disk. For state that another party may act on, such as a
-    /// session advanced by a message about to be sent.
+    /// Return once this commit and every buffered one before it are on disk. For state that
+    /// another party may act on, such as a session advanced by a message about to be sent.
     Flushed,
 }
+
+/// Buffered writes beyond which the next commit writes them out, in bytes of keys and values.
+pub const MAX_BUFFERED_BYTES: usize = 4 * 1024 * 1024;
+
+/// Age of the oldest buffered write beyond which the next commit writes them out. It matches
+/// sled's own default flush interval.
+pub const MAX_BUFFERED_AGE: Duration = Duration::from_millis(500);
 
 /// A device's store in a folder of its own.
 pub struct Store {
@@ -47,6 +66,36 @@ pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
     writer: Mutex<()>,
+    buffered: Mutex<Buffered>,
+    /// Set when commits were written to sled and not yet flushed to disk.
+    unflushed: AtomicBool,
+    /// Decoded session records, by key, equal to their committed bytes. Only transactions read
+    /// and change it, one at a time, so it never disagrees with the records.
+    sessions: Mutex<HashMap<Vec<u8>, SessionRecord>>,
+}
+
+/// Commits made with [`Durability::Buffered`] and not yet written to sled: the newest value of
+/// each key, or `None` for a removal.
+#[derive(Debug, Default)]
+struct Buffered {
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    bytes: usize,
+    oldest: Option<Instant>,
+}
+
+impl Buffered {
+    fn insert(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.bytes += key.len() + value.as_ref().map_or(0, Vec::len);
+        self.oldest.get_or_insert_with(Instant::now);
+        self.writes.insert(key, value);
+    }
+
+    fn is_due(&self) -> bool {
+        self.bytes > MAX_BUFFERED_BYTES
+            || self
+                .oldest
+                .is_some_and(|oldest| oldest.elapsed() > MAX_BUFFERED_AGE)
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -75,6 +124,9 @@ impl Store {
             db,
             tree,
             writer: Mutex::new(()),
+            buffered: Mutex::new(Buffered::default()),
+            unflushed: AtomicBool::new(false),
+            sessions: Mutex::new(HashMap::new()),
         })
     }
 
@@ -94,6 +146,7 @@ impl Store {
         Transaction {
             store: self,
             writes: RefCell::new(BTreeMap::new()),
+            sessions: RefCell::new(HashMap::new()),
             _writer: guard,
         }
     }
@@ -104,6 +157,9 @@ impl Store {
     ///
     /// [`Error::Store`] when sled fails to read.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(buffered) = self.lock_buffered().writes.get(key) {
+            return Ok(buffered.clone());
+        }
         let value = self.tree.get(key).map_err(Error::store("read a record"))?;
         Ok(value.map(|bytes| bytes.to_vec()))
     }
@@ -114,25 +170,105 @@ impl Store {
     ///
     /// [`Error::Store`] when sled fails to read.
     pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.tree
+        let buffered = self.lock_buffered();
+        let stored = self
+            .tree
             .scan_prefix(prefix)
             .map(|entry| {
                 entry
                     .map(|(key, value)| (key.to_vec(), value.to_vec()))
                     .map_err(Error::store("scan records"))
             })
-            .collect()
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        Ok(overlay(stored, &buffered.writes, prefix))
     }
 
-    /// Writes every committed change to disk.
+    /// Writes every committed change, buffered ones included, to disk.
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] when the flush fails.
+    /// [`Error::Store`] when sled fails to apply the buffered commits or to flush.
     pub fn flush(&self) -> Result<()> {
-        self.db.flush().map_err(Error::store("flush to disk"))?;
+        self.write_out(&mut self.lock_buffered())?;
+        self.flush_written()
+    }
+
+    /// Waits until everything written to sled is on disk.
+    fn flush_written(&self) -> Result<()> {
+        if self.unflushed.swap(false, Ordering::AcqRel) {
+            if let Err(error) = self.db.flush() {
+                self.unflushed.store(true, Ordering::Release);
+                return Err(Error::store("flush to disk")(error));
+            }
+        }
         Ok(())
     }
+
+    /// Applies the buffered commits to sled in one atomic batch. The buffer is cleared only once
+    /// sled has them, so that a failure never makes a reader see older state.
+    fn write_out(&self, buffered: &mut Buffered) -> Result<()> {
+        if buffered.writes.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (key, value) in &buffered.writes {
+            match value {
+                Some(value) => batch.insert(key.as_slice(), value.as_slice()),
+                None => batch.remove(key.as_slice()),
+            }
+        }
+        self.tree
+            .apply_batch(batch)
+            .map_err(Error::store("write buffered commits"))?;
+        self.unflushed.store(true, Ordering::Release);
+        *buffered = Buffered::default();
+        Ok(())
+    }
+
+    fn lock_buffered(&self) -> MutexGuard<'_, Buffered> {
+        // Every change to the buffer completes before its guard is dropped, so a poisoned lock
+        // still guards a consistent buffer.
+        self.buffered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_sessions(&self) -> MutexGuard<'_, HashMap<Vec<u8>, SessionRecord>> {
+        // As for the buffer: no change to the cache can be left half done.
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for Store {
+    /// Writes out the buffered commits; sled flushes them to disk as it closes.
+    fn drop(&mut self) {
+        let mut buffered = std::mem::take(&mut *self.lock_buffered());
+        let pending = buffered.writes.len();
+        if let Err(error) = self.write_out(&mut buffered) {
+            tracing::error!(path = %self.path.display(), pending, %error, "buffered commits lost on close");
+        }
+    }
+}
+
+/// Applies `writes` (a value, or `None` for a removal) to the records of `base` whose key starts
+/// with `prefix`, and returns them in key order.
+fn overlay(
+    mut base: BTreeMap<Vec<u8>, Vec<u8>>,
+    writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    prefix: &[u8],
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    for (key, write) in writes.range(prefix.to_vec()..) {
+        if !key.starts_with(prefix) {
+            break;
+        }
+        match write {
+            Some(value) => base.insert(key.clone(), value.clone()),
+            None => base.remove(key),
+        };
+    }
+    base.into_iter().collect()
 }
 
 /// Opens the sled database in `path`. A database closed a moment ago in this process can keep
@@ -217,6 +353,8 @@ fn open_error(path: &Path, source: sled::Error) -> Error {
 pub struct Transaction<'s> {
     store: &'s Store,
     writes: RefCell<BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    /// Decoded forms of the session records among `writes`.
+    sessions: RefCell<HashMap<Vec<u8>, SessionRecord>>,
     _writer: MutexGuard<'s, ()>,
 }
 
@@ -244,12 +382,21 @@ impl Transaction<'_> {
 
     /// Writes a record when the transaction commits.
     pub fn insert(&self, key: Vec<u8>, value: Vec<u8>) {
+        self.forget_decoded(&key);
         self.writes.borrow_mut().insert(key, Some(value));
     }
 
     /// Removes a record when the transaction commits.
     pub fn remove(&self, key: Vec<u8>) {
+        self.forget_decoded(&key);
         self.writes.borrow_mut().insert(key, None);
+    }
+
+    /// Drops the decoded form of a session record that is about to be overwritten as bytes.
+    fn forget_decoded(&self, key: &[u8]) {
+        if key.starts_with(namespace::SESSION) {
+            self.sessions.borrow_mut().remove(key);
+        }
     }
 
     /// Reads every record whose key starts with `prefix`, including this transaction's own writes.
@@ -258,45 +405,32 @@ impl Transaction<'_> {
     ///
     /// [`Error::Store`] when sled fails to read.
     pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> =
-            self.store.scan_prefix(prefix)?.into_iter().collect();
-        for (key, pending) in self.writes.borrow().range(prefix.to_vec()..) {
-            if !key.starts_with(prefix) {
-                break;
-            }
-            match pending {
-                Some(value) => merged.insert(key.clone(), value.clone()),
-                None => merged.remove(key),
-            };
-        }
-        Ok(merged.into_iter().collect())
+        let committed = self.store.scan_prefix(prefix)?.into_iter().collect();
+        Ok(overlay(committed, &self.writes.borrow(), prefix))
     }
 
-    /// Applies every write in one atomic batch.
+    /// Commits every write atomically, with the given durability.
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] when sled fails to apply or flush the batch. When applying fails, nothing
-    /// of the batch is applied. When only the flush fails, the batch is applied in memory but may
-    /// be lost on a crash.
+    /// [`Error::Store`] when sled fails to apply or flush the commits. The commit is then visible
+    /// to readers, as a buffered one is, but may be lost on a crash.
     pub fn commit(self, durability: Durability) -> Result<()> {
         let writes = self.writes.into_inner();
-        if writes.is_empty() {
-            return Ok(());
-        }
-        let mut batch = sled::Batch::default();
-        for (key, value) in writes {
-            match value {
-                Some(value) => batch.insert(key, value),
-                None => batch.remove(key),
-            }
-        }
         self.store
-            .tree
-            .apply_batch(batch)
-            .map_err(Error::store("commit a transaction"))?;
+            .update_session_cache(&writes, self.sessions.into_inner());
+
+        let mut buffered = self.store.lock_buffered();
+        for (key, value) in writes {
+            buffered.insert(key, value);
+        }
+        if durability == Durability::Flushed || buffered.is_due() {
+            self.store.write_out(&mut buffered)?;
+        }
+        drop(buffered);
+
         if durability == Durability::Flushed {
-            self.store.flush()?;
+            self.store.flush_written()?;
         }
         Ok(())
     }

@@ -1,5 +1,9 @@
 //! Double Ratchet sessions with peers, one record per peer address.
+//!
+//! Every message reads and rewrites its session, so the store keeps each session decoded beside
+//! its bytes: a message then costs one encoding of the record, not a decoding as well.
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -8,7 +12,7 @@ use libsignal_protocol::{
 };
 
 use super::namespace::{self, SESSION};
-use super::{ProtocolView, Transaction};
+use super::{ProtocolView, Store, Transaction};
 use crate::error::{Result, StoreCallbackError};
 
 impl Transaction<'_> {
@@ -18,7 +22,22 @@ impl Transaction<'_> {
     ///
     /// [`Error::Store`](crate::Error::Store) or [`Error::CorruptRecord`](crate::Error::CorruptRecord).
     pub fn session(&self, address: &ProtocolAddress) -> Result<Option<SessionRecord>> {
-        self.get_decoded(&session_key(address), SessionRecord::deserialize)
+        let key = session_key(address);
+        if let Some(record) = self.sessions.borrow().get(&key) {
+            return Ok(Some(record.clone()));
+        }
+        if self.writes.borrow().contains_key(&key) {
+            return self.get_decoded(&key, SessionRecord::deserialize);
+        }
+        if let Some(record) = self.store.lock_sessions().get(&key) {
+            return Ok(Some(record.clone()));
+        }
+
+        let record = self.get_decoded(&key, SessionRecord::deserialize)?;
+        if let Some(record) = &record {
+            self.store.lock_sessions().insert(key, record.clone());
+        }
+        Ok(record)
     }
 
     /// Checks whether there is a session with `address` that can encrypt: one set up with PQXDH
@@ -45,12 +64,36 @@ impl Transaction<'_> {
         self.remove(session_key(address));
     }
 
-    fn save_session(&self, address: &ProtocolAddress, record: &SessionRecord) -> Result<()> {
+    pub(crate) fn save_session(
+        &self,
+        address: &ProtocolAddress,
+        record: &SessionRecord,
+    ) -> Result<()> {
         let bytes = record
             .serialize()
             .map_err(crate::Error::key("serialize a session"))?;
-        self.insert(session_key(address), bytes);
+        let key = session_key(address);
+        self.insert(key.clone(), bytes);
+        self.sessions.borrow_mut().insert(key, record.clone());
         Ok(())
+    }
+}
+
+impl Store {
+    /// Brings the decoded sessions in line with a commit's `writes`: `decoded` holds the
+    /// records the transaction saved; any other written session key is dropped from the cache.
+    pub(super) fn update_session_cache(
+        &self,
+        writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        mut decoded: HashMap<Vec<u8>, SessionRecord>,
+    ) {
+        let mut cache = self.lock_sessions();
+        for key in writes.keys().filter(|key| key.starts_with(SESSION)) {
+            match decoded.remove(key) {
+                Some(record) => cache.insert(key.clone(), record),
+                None => cache.remove(key),
+            };
+        }
     }
 }
 

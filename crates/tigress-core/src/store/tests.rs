@@ -158,3 +158,118 @@ fn new_store_records_its_format_version() {
         Some(FORMAT_VERSION.to_be_bytes().to_vec())
     );
 }
+
+#[test]
+fn buffered_commit_is_visible_at_once() {
+    let (_folder, store) = open_temporary();
+    let txn = store.transaction();
+    txn.insert(b"app/a".to_vec(), b"one".to_vec());
+    txn.commit(Durability::Buffered).unwrap();
+
+    assert_eq!(store.get(b"app/a").unwrap(), Some(b"one".to_vec()));
+    assert_eq!(store.scan_prefix(b"app/").unwrap().len(), 1);
+    assert_eq!(
+        store.tree.get(b"app/a").unwrap(),
+        None,
+        "a buffered commit reached sled before a flush"
+    );
+}
+
+#[test]
+fn buffered_removal_hides_stored_record() {
+    let (_folder, store) = open_temporary();
+    let txn = store.transaction();
+    txn.insert(b"app/a".to_vec(), b"one".to_vec());
+    txn.commit(Durability::Flushed).unwrap();
+
+    let txn = store.transaction();
+    txn.remove(b"app/a".to_vec());
+    txn.commit(Durability::Buffered).unwrap();
+
+    assert_eq!(store.get(b"app/a").unwrap(), None);
+    assert!(store.scan_prefix(b"app/").unwrap().is_empty());
+    assert!(store.tree.get(b"app/a").unwrap().is_some());
+}
+
+#[test]
+fn flushed_commit_writes_earlier_buffered_ones() {
+    let (_folder, store) = open_temporary();
+    let txn = store.transaction();
+    txn.insert(b"app/a".to_vec(), b"one".to_vec());
+    txn.commit(Durability::Buffered).unwrap();
+
+    let txn = store.transaction();
+    txn.insert(b"app/b".to_vec(), b"two".to_vec());
+    txn.commit(Durability::Flushed).unwrap();
+
+    assert_eq!(
+        store.tree.get(b"app/a").unwrap().as_deref(),
+        Some(&b"one"[..])
+    );
+    assert_eq!(
+        store.tree.get(b"app/b").unwrap().as_deref(),
+        Some(&b"two"[..])
+    );
+}
+
+#[test]
+fn buffered_commits_survive_clean_close() {
+    let folder = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(folder.path()).unwrap();
+        for value in [&b"one"[..], b"two", b"three"] {
+            let txn = store.transaction();
+            txn.insert(b"app/a".to_vec(), value.to_vec());
+            txn.commit(Durability::Buffered).unwrap();
+        }
+    }
+    let store = Store::open(folder.path()).unwrap();
+    assert_eq!(store.get(b"app/a").unwrap(), Some(b"three".to_vec()));
+}
+
+#[test]
+fn large_buffer_is_written_at_next_commit() {
+    let (_folder, store) = open_temporary();
+    let value = vec![7u8; 64 * 1024];
+    let count = MAX_BUFFERED_BYTES / value.len() + 1;
+    for index in 0..count {
+        let txn = store.transaction();
+        txn.insert(format!("app/{index:04}").into_bytes(), value.clone());
+        txn.commit(Durability::Buffered).unwrap();
+    }
+    assert!(store.tree.get(b"app/0000").unwrap().is_some());
+}
+
+#[test]
+fn decoded_session_follows_removal() {
+    let (_folder, store) = open_temporary();
+    let address: crate::DeviceAddress = "11111111-1111-4111-8111-111111111111.1".parse().unwrap();
+    let address = address.to_protocol_address();
+    let record = libsignal_protocol::SessionRecord::new_fresh();
+    let txn = store.transaction();
+    txn.save_session(&address, &record).unwrap();
+    assert!(txn.session(&address).unwrap().is_some());
+    txn.commit(Durability::Buffered).unwrap();
+
+    let txn = store.transaction();
+    assert!(txn.session(&address).unwrap().is_some());
+    txn.remove_session(&address);
+    assert!(txn.session(&address).unwrap().is_none());
+    txn.commit(Durability::Buffered).unwrap();
+
+    let txn = store.transaction();
+    assert!(txn.session(&address).unwrap().is_none());
+}
+
+#[test]
+fn dropped_transaction_leaves_decoded_session() {
+    let (_folder, store) = open_temporary();
+    let address: crate::DeviceAddress = "11111111-1111-4111-8111-111111111111.1".parse().unwrap();
+    let address = address.to_protocol_address();
+    {
+        let txn = store.transaction();
+        txn.save_session(&address, &libsignal_protocol::SessionRecord::new_fresh())
+            .unwrap();
+    }
+    assert!(store.transaction().session(&address).unwrap().is_none());
+}
