@@ -4,12 +4,17 @@
 //!   CLI devices through a relay on a loopback port;
 //! - `test [ARGS]`: runs the whole test suite (`cargo test --workspace ARGS`), then a relay
 //!   client in Python (skipped without python3);
+//! - `bench [--quick] [ARGS]`: runs the criterion benchmark of the ratchet hot path in release
+//!   mode and prints its table with the ratios to raw libsignal;
+//! - `load [ARGS]`: builds the relay and the load generator in release mode and measures the
+//!   relay against a no-op baseline (`cargo xtask load --help` lists the arguments);
 //! - `protoc`: prints the path of the vendored `protoc`, for running cargo without xtask
 //!   (`export PROTOC=$(cargo xtask protoc)`).
 //!
 //! Every cargo command started here gets `PROTOC` set to the `protoc` binary vendored by the
 //! `protoc-bin-vendored` crate, so a machine needs nothing but the Rust toolchain.
 
+mod bench;
 mod e2e;
 mod python;
 #[cfg(test)]
@@ -39,6 +44,8 @@ fn run(arguments: &[String]) -> anyhow::Result<()> {
     match task.as_str() {
         "e2e" => e2e::run(rest),
         "test" => test(rest),
+        "bench" => bench::bench(rest),
+        "load" => bench::load(rest),
         "protoc" => {
             println!("{}", protoc()?.display());
             Ok(())
@@ -60,6 +67,9 @@ fn print_usage() {
          tasks:\n  \
          e2e           transfer every credential in examples/credentials between two CLI devices\n  \
          test [ARGS]   run the whole test suite; ARGS go to `cargo test`\n  \
+         bench [--quick] [ARGS]\n                \
+         benchmark the ratchet hot path against raw libsignal\n  \
+         load [ARGS]   measure the relay under load (ARGS: see `cargo xtask load --help`)\n  \
          protoc        print the path of the vendored protoc"
     );
 }
