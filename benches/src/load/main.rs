@@ -4,12 +4,14 @@
 //!
 //! 1. the no-op baseline: health checks from every client at once, the same tonic stack
 //!    answering a call that does no work;
-//! 2. durable sends: every client sends envelopes to the next while every client drains its own
-//!    mailbox through a subscription, for sends per second, send latency and send-to-delivery
+//! 2. durable sends alone: every client sends envelopes to the next and nobody reads them, for
+//!    sends per second and send latency, compared with the no-op rate;
+//! 3. durable sends with delivery: the same while every client drains its own mailbox through
+//!    a subscription and acknowledges, for the rate of the whole loop and send-to-delivery
 //!    latency;
-//! 3. whole stateless transfers through the SDK (bundle fetch, PQXDH, send, delivery,
+//! 4. whole stateless transfers through the SDK (bundle fetch, PQXDH, send, delivery,
 //!    decryption, acknowledgement, then acceptance and completion);
-//! 4. a deep queue: envelopes that nobody fetches, for the relay's memory as queues grow.
+//! 5. a deep queue: envelopes that nobody fetches, for the relay's memory as queues grow.
 //!
 //! The last line of output is a summary for scripts:
 //! `load: clients=64 size=1024 sends_per_s=N noop_per_s=N ratio=R p99_ms=N`.
@@ -30,7 +32,7 @@ use tigress_benches::stats::{Summary, millis};
 
 use crate::clients::Client;
 use crate::phases::{MIN_ENVELOPE_SIZE, Throughput};
-use crate::relay::{Memory, RelayProcess};
+use crate::relay::{Flushes, Memory, RelayProcess};
 
 /// Measures the relay's throughput, latency and memory against a no-op baseline.
 #[derive(Debug, Parser)]
@@ -104,9 +106,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let noop = phases::noop(&clients, args.messages).await?;
     report_calls("no-op", &noop);
+    let flushes_before = relay.flushes()?;
     let sent = phases::send(&clients, args.messages, args.size).await?;
-    report_calls("send", &sent.sends);
-    report_latency("delivery", &sent.delivery);
+    let flushes_after = relay.flushes()?;
+    report_calls("send", &sent);
+    report_flushes(&sent, flushes_before, flushes_after);
+    let delivered = phases::deliver(&clients, args.messages, args.size).await?;
+    report_calls("deliver", &delivered.sends);
+    report_latency("delivery", &delivered.delivery);
     let after_sends = relay.memory()?;
 
     if args.transfers > 0 {
@@ -126,14 +133,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     report_memory("relay idle", idle);
     report_memory("relay after sends", after_sends);
 
-    let ratio = sent.sends.per_second() / noop.per_second();
+    let ratio = sent.per_second() / noop.per_second();
+    let deliver_ratio = delivered.sends.per_second() / noop.per_second();
     println!(
-        "load: clients={} size={} sends_per_s={:.0} noop_per_s={:.0} ratio={ratio:.2} p99_ms={:.2}",
+        "load: clients={} size={} sends_per_s={:.0} noop_per_s={:.0} ratio={ratio:.2} p99_ms={:.2} deliver_per_s={:.0} deliver_ratio={deliver_ratio:.2}",
         args.clients,
         args.size,
-        sent.sends.per_second(),
+        sent.per_second(),
         noop.per_second(),
-        millis(sent.sends.latency.p99),
+        millis(sent.latency.p99),
+        delivered.sends.per_second(),
     );
     Ok(())
 }
@@ -160,6 +169,19 @@ fn report_calls(label: &str, throughput: &Throughput) {
         millis(throughput.latency.p99),
         millis(throughput.latency.max),
     );
+}
+
+fn report_flushes(sends: &Throughput, before: Flushes, after: Flushes) {
+    let count = after.count - before.count;
+    let seconds = after.seconds - before.seconds;
+    if count > 0.0 {
+        println!(
+            "load: flushes   count={count:.0} sends_per_flush={:.1} mean_ms={:.2} busy={:.0}%",
+            sends.calls as f64 / count,
+            seconds * 1000.0 / count,
+            seconds * 100.0 / sends.elapsed.as_secs_f64(),
+        );
+    }
 }
 
 fn report_latency(label: &str, summary: &Summary) {

@@ -1,5 +1,5 @@
 //! The measured phases of a load run over registered [`Client`]s: no-op calls, durable sends
-//! with delivery through subscriptions, and a deep queue.
+//! alone, durable sends with delivery through subscriptions, and a deep queue.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -48,7 +48,7 @@ impl Throughput {
     }
 }
 
-/// The result of the send phase.
+/// The result of the delivery phase.
 pub(crate) struct SendResult {
     /// The sends.
     pub(crate) sends: Throughput,
@@ -72,7 +72,27 @@ pub(crate) async fn noop(clients: &[Client], calls: u64) -> anyhow::Result<Throu
 
 /// Sends `messages` envelopes of `size` bytes from every client to the next one while every
 /// client drains its own mailbox through a subscription.
+/// Sends `messages` envelopes from every client to the next, with nobody reading them: the
+/// rate of durable sends alone, like for like with the no-op calls.
 pub(crate) async fn send(
+    clients: &[Client],
+    messages: u64,
+    size: usize,
+) -> anyhow::Result<Throughput> {
+    let epoch = Instant::now();
+    measure(
+        "send",
+        senders(clients, size),
+        messages,
+        move |sender, sequence| sender.send(epoch, sequence),
+    )
+    .await
+}
+
+/// Opens a subscription on every client, which first drains what earlier phases queued, then
+/// sends `messages` envelopes from every client to the next and times each from its send to
+/// its arrival on the subscription.
+pub(crate) async fn deliver(
     clients: &[Client],
     messages: u64,
     size: usize,
@@ -96,7 +116,7 @@ pub(crate) async fn send(
     }
 
     let sends = measure(
-        "send",
+        "deliver",
         senders(clients, size),
         messages,
         move |sender, sequence| sender.send(epoch, sequence),
@@ -231,8 +251,9 @@ struct Subscriber {
 }
 
 impl Subscriber {
-    /// Receives `expected` envelopes, acknowledging them in batches, and returns the time each
-    /// took from the start of its send. Reports on `ready` once the subscription is open.
+    /// Drains the backlog, then receives `expected` envelopes, acknowledging every envelope in
+    /// batches, and returns the time each new one took from the start of its send. Reports on
+    /// `ready` once the backlog is drained.
     async fn drain(
         mut self,
         expected: u64,
@@ -251,6 +272,7 @@ impl Subscriber {
 
         let mut latencies = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
         let mut received = Vec::with_capacity(ACKNOWLEDGE_BATCH);
+        let mut caught_up = false;
         while (latencies.len() as u64) < expected {
             let Some(first) = stream.next().await else {
                 bail!(
@@ -262,10 +284,14 @@ impl Subscriber {
             while let Some(item) = next {
                 match item.context("subscription failed")?.event {
                     Some(Event::Envelope(envelope)) => {
-                        latencies.push(epoch.elapsed().saturating_sub(sent_at(&envelope.content)));
+                        if caught_up {
+                            let sent = sent_at(&envelope.content);
+                            latencies.push(epoch.elapsed().saturating_sub(sent));
+                        }
                         received.push(envelope.id);
                     }
                     Some(Event::QueueEmpty(_)) => {
+                        caught_up = true;
                         let _ = ready.send(()).await;
                     }
                     None => {}

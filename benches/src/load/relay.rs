@@ -1,7 +1,9 @@
 //! The relay under load: a `tigress-relay` child process on a loopback port, with a data folder
-//! and a configuration of its own, whose memory is read from `/proc`.
+//! and a configuration of its own, whose memory is read from `/proc` and whose group-commit
+//! flushes are read from its metrics endpoint.
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -31,6 +33,8 @@ pub(crate) struct RelayProcess {
     child: Child,
     /// The relay's URL, `http://127.0.0.1:PORT`.
     pub(crate) url: String,
+    /// The address of the relay's metrics endpoint.
+    metrics: String,
     _folder: TempDir,
 }
 
@@ -42,7 +46,8 @@ impl RelayProcess {
         std::fs::write(&config, CONFIG).context("failed to write the relay's configuration")?;
 
         let mut child = Command::new(binary)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+            .arg("--data-dir")
             .arg(folder.path().join("data"))
             .arg("--config")
             .arg(&config)
@@ -61,30 +66,66 @@ impl RelayProcess {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let address = line
-                    .contains("relay listening")
-                    .then(|| {
-                        line.split_whitespace()
-                            .find_map(|word| word.strip_prefix("address="))
-                    })
-                    .flatten();
-                match address {
-                    Some(address) => drop(address_sender.send(address.to_owned())),
-                    None if line.contains("ERROR") || line.contains("WARN") => {
+                    .split_whitespace()
+                    .find_map(|word| word.strip_prefix("address="));
+                let listener = ["relay listening", "metrics listening"]
+                    .into_iter()
+                    .find(|message| line.contains(message));
+                match (listener, address) {
+                    (Some(listener), Some(address)) => {
+                        drop(address_sender.send((listener, address.to_owned())))
+                    }
+                    _ if line.contains("ERROR") || line.contains("WARN") => {
                         eprintln!("relay: {line}")
                     }
-                    None => {}
+                    _ => {}
                 }
             }
         });
 
-        let Ok(address) = address_receiver.recv_timeout(START_TIMEOUT) else {
+        let mut url = None;
+        let mut metrics = None;
+        // The relay logs each of its two listening addresses once.
+        for _ in 0..2 {
+            let Ok((listener, address)) = address_receiver.recv_timeout(START_TIMEOUT) else {
+                let _ = child.kill();
+                bail!("the relay did not log its addresses within {START_TIMEOUT:?}");
+            };
+            match listener {
+                "relay listening" => url = Some(format!("http://{address}")),
+                _ => metrics = Some(address),
+            }
+        }
+        let (Some(url), Some(metrics)) = (url, metrics) else {
             let _ = child.kill();
-            bail!("the relay did not log its address within {START_TIMEOUT:?}");
+            bail!("the relay logged one of its addresses twice and the other never");
         };
         Ok(Self {
             child,
-            url: format!("http://{address}"),
+            url,
+            metrics,
             _folder: folder,
+        })
+    }
+
+    /// Reads how many group-commit flushes the relay has made and the time they took.
+    pub(crate) fn flushes(&self) -> anyhow::Result<Flushes> {
+        let mut stream = TcpStream::connect(&self.metrics).with_context(|| {
+            format!("failed to connect to the metrics endpoint {}", self.metrics)
+        })?;
+        stream.set_read_timeout(Some(START_TIMEOUT))?;
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.metrics
+        )?;
+        let mut text = String::new();
+        stream
+            .read_to_string(&mut text)
+            .context("failed to read the relay's metrics")?;
+        Ok(Flushes {
+            count: metric(&text, "tigress_flush_seconds_count")?,
+            seconds: metric(&text, "tigress_flush_seconds_sum")?,
         })
     }
 
@@ -114,6 +155,23 @@ pub(crate) struct Memory {
     pub(crate) rss: u64,
     /// The most ever resident.
     pub(crate) peak_rss: u64,
+}
+
+/// The relay's group-commit flushes so far.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Flushes {
+    /// Flushes made.
+    pub(crate) count: f64,
+    /// Time spent in them, in seconds.
+    pub(crate) seconds: f64,
+}
+
+/// Reads the value of an unlabelled metric from Prometheus text.
+fn metric(text: &str, name: &str) -> anyhow::Result<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .with_context(|| format!("the relay's metrics have no {name} line"))
 }
 
 /// Reads a `kB` field of `/proc/PID/status`.

@@ -265,7 +265,11 @@ impl Subscription {
     async fn deliver(&self) -> Result<&'static str, RelayError> {
         let mut changes = self.shared.notifier.watch(self.owner);
         let mut shutdown = self.shared.shutdown.clone();
+        // Envelopes sent and perhaps not yet acknowledged. Acknowledged ones leave the set only
+        // when it is full, so that a busy mailbox is not checked once per new envelope.
         let mut in_flight: BTreeSet<u64> = BTreeSet::new();
+        // The highest id sent. Envelopes become visible in id order, so newer ones are above it.
+        let mut cursor = 0;
         let mut backlog_sent = false;
         loop {
             // Mark the current state seen before reading, so no change after the read is lost.
@@ -273,30 +277,30 @@ impl Subscription {
             if *shutdown.borrow_and_update() {
                 return Ok("relay shutting down");
             }
-            let queued: Vec<u64> = in_flight.iter().copied().collect();
-            in_flight = self
-                .shared
-                .storage
-                .still_queued(self.owner, &queued)
-                .await?
-                .into_iter()
-                .collect();
+            if in_flight.len() >= MAX_IN_FLIGHT_ENVELOPES {
+                let sent: Vec<u64> = in_flight.iter().copied().collect();
+                in_flight = self
+                    .shared
+                    .storage
+                    .still_queued(self.owner, &sent)
+                    .await?
+                    .into_iter()
+                    .collect();
+            }
 
             let room = MAX_IN_FLIGHT_ENVELOPES.saturating_sub(in_flight.len());
             // Whether every queued envelope has been sent; unknown while the window is full.
             let mut drained = false;
             if room > 0 {
-                let window = in_flight.len() + room;
                 let page = self
                     .shared
                     .storage
-                    .fetch(self.owner, 0, window, MAX_FETCH_RESPONSE_BYTES)
+                    .fetch(self.owner, cursor, room, MAX_FETCH_RESPONSE_BYTES)
                     .await?;
                 drained = !page.more;
                 for envelope in page.envelopes {
-                    if !in_flight.insert(envelope.id) {
-                        continue;
-                    }
+                    cursor = cursor.max(envelope.id);
+                    in_flight.insert(envelope.id);
                     if !self
                         .send(subscribe_response::Event::Envelope(envelope))
                         .await

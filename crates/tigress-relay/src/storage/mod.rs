@@ -146,6 +146,10 @@ pub trait Storage: Send + Sync + 'static {
     /// Queues an envelope for `destination`, durably, unless the mailbox would then hold more
     /// than `quota` allows ([`RelayError::LimitExceeded`]). A repeat of the same source,
     /// destination and client message id stores nothing and returns the first envelope's id.
+    ///
+    /// Envelopes become visible to [`Storage::fetch`] in the order of their ids, so that a
+    /// reader who has seen id N never later finds a new envelope below N. Subscriptions rely on
+    /// it to read only what is newer than what they sent.
     async fn enqueue(
         &self,
         destination: Uuid,

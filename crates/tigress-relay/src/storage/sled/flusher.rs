@@ -1,56 +1,54 @@
-//! Group commit: every caller that needs its writes on disk queues a request, and one flusher
-//! thread serves all requests queued during the previous flush with a single `fsync`.
+//! Group commit: every caller that needs its writes on disk queues a job, and one thread serves
+//! all jobs queued during the previous flush with a single `fsync`. Sends are jobs too: the
+//! thread queues every waiting envelope in one transaction before that flush.
 
 use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 use tokio::sync::oneshot;
 
+use super::mailbox::{NewEnvelope, QueueTrees};
 use crate::error::RelayError;
 use crate::metrics::Histogram;
-use crate::storage::StorageResult;
+use crate::storage::{Enqueued, StorageResult};
 
-/// Serves flush requests in groups on a thread of its own.
+/// Most jobs served by one flush, so that a burst of sends does not hold every waiter for a
+/// transaction of unbounded size.
+const MAX_BATCH: usize = 512;
+
+/// Serves flush and send jobs in groups on a thread of its own.
 ///
 /// Dropping it stops the thread and waits for it, so that the database is closed (and its
 /// folder can be opened again) once the storage is dropped.
 #[derive(Debug)]
 pub(super) struct GroupFlusher {
-    requests: Option<mpsc::Sender<FlushWaiter>>,
+    jobs: Option<mpsc::Sender<Job>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-type FlushWaiter = oneshot::Sender<Result<(), String>>;
+/// Work for the group commit.
+enum Job {
+    /// Tell the waiter once everything written before is on disk.
+    Flush(oneshot::Sender<Result<(), String>>),
+    /// Queue the envelope, then tell the waiter its outcome once it is on disk.
+    Enqueue(NewEnvelope, oneshot::Sender<StorageResult<Enqueued>>),
+}
 
 impl GroupFlusher {
-    pub(super) fn start(db: sled::Db, latency: Arc<Histogram>) -> std::io::Result<Self> {
-        let (requests, incoming) = mpsc::channel::<FlushWaiter>();
+    pub(super) fn start(trees: QueueTrees, latency: Arc<Histogram>) -> std::io::Result<Self> {
+        let (jobs, incoming) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("tigress-flusher".to_owned())
             .spawn(move || {
                 // The loop ends when the storage, and with it every sender, is dropped.
                 while let Ok(first) = incoming.recv() {
-                    let mut waiters = vec![first];
-                    waiters.extend(incoming.try_iter());
-                    let started = Instant::now();
-                    let outcome = db.flush().map(drop).map_err(|error| error.to_string());
-                    latency.observe(started.elapsed());
-                    tracing::trace!(
-                        waiters = waiters.len(),
-                        elapsed_us = started.elapsed().as_micros() as u64,
-                        "flushed"
-                    );
-                    if let Err(error) = &outcome {
-                        tracing::error!(%error, waiters = waiters.len(), "flush to disk failed");
-                    }
-                    for waiter in waiters {
-                        // A waiter whose call was cancelled has gone away; nothing to tell it.
-                        let _ = waiter.send(outcome.clone());
-                    }
+                    let mut batch = vec![first];
+                    batch.extend(incoming.try_iter().take(MAX_BATCH - 1));
+                    commit(&trees, &latency, batch);
                 }
             })?;
         Ok(Self {
-            requests: Some(requests),
+            jobs: Some(jobs),
             thread: Some(thread),
         })
     }
@@ -58,12 +56,7 @@ impl GroupFlusher {
     /// Waits until everything written before the call is on disk.
     pub(super) async fn flush(&self) -> StorageResult<()> {
         let (done, wait) = oneshot::channel();
-        let stopped = || RelayError::Storage {
-            op: "flush to disk",
-            message: "the flusher thread stopped".to_owned(),
-        };
-        let requests = self.requests.as_ref().ok_or_else(stopped)?;
-        requests.send(done).map_err(|_| stopped())?;
+        self.submit(Job::Flush(done))?;
         wait.await
             .map_err(|_| stopped())?
             .map_err(|message| RelayError::Storage {
@@ -71,15 +64,87 @@ impl GroupFlusher {
                 message,
             })
     }
+
+    /// Queues an envelope and waits until it is on disk.
+    pub(super) async fn enqueue(&self, envelope: NewEnvelope) -> StorageResult<Enqueued> {
+        let (done, wait) = oneshot::channel();
+        self.submit(Job::Enqueue(envelope, done))?;
+        wait.await.map_err(|_| stopped())?
+    }
+
+    fn submit(&self, job: Job) -> StorageResult<()> {
+        let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
+        jobs.send(job).map_err(|_| stopped())
+    }
 }
 
 impl Drop for GroupFlusher {
     fn drop(&mut self) {
-        drop(self.requests.take());
+        drop(self.jobs.take());
         if let Some(thread) = self.thread.take() {
             if thread.join().is_err() {
                 tracing::error!("flusher thread panicked");
             }
         }
+    }
+}
+
+/// Queues the batch's envelopes in one transaction, flushes once, and answers every job.
+fn commit(trees: &QueueTrees, latency: &Histogram, batch: Vec<Job>) {
+    let mut flush_waiters = Vec::new();
+    let mut envelopes = Vec::new();
+    let mut send_waiters = Vec::new();
+    for job in batch {
+        match job {
+            Job::Flush(waiter) => flush_waiters.push(waiter),
+            Job::Enqueue(envelope, waiter) => {
+                envelopes.push(envelope);
+                send_waiters.push(waiter);
+            }
+        }
+    }
+    let outcomes = if envelopes.is_empty() {
+        Vec::new()
+    } else {
+        trees.enqueue_all(envelopes)
+    };
+
+    let started = Instant::now();
+    let flushed = trees
+        .db
+        .flush()
+        .map(drop)
+        .map_err(|error| error.to_string());
+    latency.observe(started.elapsed());
+    let waiters = flush_waiters.len() + send_waiters.len();
+    tracing::trace!(
+        waiters,
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "flushed"
+    );
+    if let Err(error) = &flushed {
+        tracing::error!(%error, waiters, "flush to disk failed");
+    }
+
+    // A waiter whose call was cancelled has gone away; there is nothing to tell it.
+    for waiter in flush_waiters {
+        let _ = waiter.send(flushed.clone());
+    }
+    for (waiter, outcome) in send_waiters.into_iter().zip(outcomes) {
+        let outcome = match &flushed {
+            Ok(()) => outcome,
+            Err(message) => Err(RelayError::Storage {
+                op: "flush to disk",
+                message: message.clone(),
+            }),
+        };
+        let _ = waiter.send(outcome);
+    }
+}
+
+fn stopped() -> RelayError {
+    RelayError::Storage {
+        op: "flush to disk",
+        message: "the flusher thread stopped".to_owned(),
     }
 }

@@ -1,6 +1,10 @@
 //! Mailboxes in the sled backend: queueing with quotas, fetching, acknowledging, retracting and
 //! sweeping. Every change to a queue updates the mailbox's `usage` record in the same
 //! transaction, so that quotas and metrics never drift from the queue.
+//!
+//! Sends are queued in batches ([`QueueTrees::enqueue_all`]): the group commit gathers the sends
+//! that arrive while it flushes and queues them in one transaction, which costs sled far less
+//! than one transaction per send.
 
 use prost::Message;
 use sled::Transactional;
@@ -19,15 +23,95 @@ use crate::storage::{Enqueued, Fetched, MailboxQuota, MailboxUsage, StorageResul
 
 type TransactionResult<T> = Result<T, ConflictableTransactionError<RelayError>>;
 
-impl SledStorage {
-    pub(super) fn enqueue_now(
-        &self,
-        destination: Uuid,
-        source: Uuid,
-        mut envelope: Envelope,
-        quota: MailboxQuota,
-        now_ms: u64,
-    ) -> StorageResult<Enqueued> {
+/// An envelope to queue, with the quota of its destination's mailbox.
+#[derive(Debug)]
+pub(super) struct NewEnvelope {
+    pub(super) destination: Uuid,
+    pub(super) source: Uuid,
+    pub(super) envelope: Envelope,
+    pub(super) quota: MailboxQuota,
+    pub(super) now_ms: u64,
+}
+
+/// An envelope with its id assigned and its keys and value encoded, ready for the transaction.
+struct Prepared {
+    destination: Uuid,
+    envelope_id: u64,
+    queue_key: Vec<u8>,
+    sent_key: Vec<u8>,
+    sent_value: [u8; 16],
+    encoded: Vec<u8>,
+    quota: MailboxQuota,
+}
+
+/// The trees that queueing changes, shared by the storage and its group commit.
+#[derive(Clone, Debug)]
+pub(super) struct QueueTrees {
+    pub(super) db: sled::Db,
+    pub(super) queue: sled::Tree,
+    pub(super) sent: sled::Tree,
+    pub(super) usage: sled::Tree,
+}
+
+impl QueueTrees {
+    /// Queues every envelope of `batch` in one transaction, in order, and returns one outcome
+    /// per envelope: a send over its quota fails alone, and a duplicate of an earlier send,
+    /// also one in the same batch, returns that send's id.
+    pub(super) fn enqueue_all(&self, batch: Vec<NewEnvelope>) -> Vec<StorageResult<Enqueued>> {
+        let prepared: Vec<StorageResult<Prepared>> =
+            batch.into_iter().map(|new| self.prepare(new)).collect();
+
+        let outcomes =
+            (&self.queue, &self.sent, &self.usage).transaction(|(queue, sent, usage)| {
+                let mut outcomes = Vec::with_capacity(prepared.len());
+                for item in &prepared {
+                    let outcome = match item {
+                        Ok(item) => enqueue_one(queue, sent, usage, item)?,
+                        Err(_) => None,
+                    };
+                    outcomes.push(outcome);
+                }
+                Ok(outcomes)
+            });
+
+        match outcomes {
+            Ok(outcomes) => prepared
+                .into_iter()
+                .zip(outcomes)
+                .map(|(item, outcome)| match (item, outcome) {
+                    (Err(error), _) => Err(error),
+                    (Ok(_), Some(outcome)) => outcome,
+                    (Ok(_), None) => Err(RelayError::Storage {
+                        op: "queue an envelope",
+                        message: "the transaction returned no outcome".to_owned(),
+                    }),
+                })
+                .collect(),
+            Err(error) => {
+                let error = RelayError::from(error);
+                tracing::error!(%error, envelopes = prepared.len(), "queueing a batch failed");
+                prepared
+                    .into_iter()
+                    .map(|item| {
+                        item.and(Err(RelayError::Storage {
+                            op: "queue an envelope",
+                            message: error.to_string(),
+                        }))
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Assigns the envelope its id and encodes what the transaction writes.
+    fn prepare(&self, new: NewEnvelope) -> StorageResult<Prepared> {
+        let NewEnvelope {
+            destination,
+            source,
+            mut envelope,
+            quota,
+            now_ms,
+        } = new;
         let envelope_id = self
             .db
             .generate_id()
@@ -35,40 +119,88 @@ impl SledStorage {
             // Ids start at 1, so that 0 can mean "before every envelope" and "no id" in protobuf.
             .saturating_add(1);
         envelope.id = envelope_id;
-        let queue_key = queue_key(destination, envelope_id);
-        let sent_key = sent_key(source, destination, &envelope.client_message_id);
-        let encoded = envelope.encode_to_vec();
 
-        (&self.queue, &self.sent, &self.usage)
-            .transaction(|(queue, sent, usage)| {
-                if let Some(existing) = sent.get(&sent_key)? {
-                    let (envelope_id, _) = decode_sent_value(&existing)
-                        .map_err(ConflictableTransactionError::Abort)?;
-                    return Ok(Enqueued {
-                        envelope_id,
-                        duplicate: true,
-                    });
-                }
-                let mut mailbox = read_usage(usage, destination)?;
-                check_quota(&mailbox, encoded.len() as u64, quota, destination)?;
-                mailbox.envelopes += 1;
-                mailbox.bytes += encoded.len() as u64;
+        Ok(Prepared {
+            destination,
+            envelope_id,
+            queue_key: queue_key(destination, envelope_id),
+            sent_key: sent_key(source, destination, &envelope.client_message_id),
+            sent_value: sent_value(envelope_id, now_ms),
+            encoded: envelope.encode_to_vec(),
+            quota,
+        })
+    }
+}
 
-                queue.insert(queue_key.as_slice(), encoded.as_slice())?;
-                sent.insert(
-                    sent_key.as_slice(),
-                    sent_value(envelope_id, now_ms).as_slice(),
-                )?;
-                usage.insert(
-                    destination.as_bytes().as_slice(),
-                    usage_value(mailbox).as_slice(),
-                )?;
-                Ok(Enqueued {
-                    envelope_id,
-                    duplicate: false,
-                })
+/// Queues one prepared envelope inside the batch's transaction.
+///
+/// The inner result is the send's own outcome: a duplicate or a quota error. The outer one
+/// aborts or retries the whole transaction.
+fn enqueue_one(
+    queue: &TransactionalTree,
+    sent: &TransactionalTree,
+    usage: &TransactionalTree,
+    item: &Prepared,
+) -> TransactionResult<Option<StorageResult<Enqueued>>> {
+    if let Some(existing) = sent.get(&item.sent_key)? {
+        let (envelope_id, _) =
+            decode_sent_value(&existing).map_err(ConflictableTransactionError::Abort)?;
+        return Ok(Some(Ok(Enqueued {
+            envelope_id,
+            duplicate: true,
+        })));
+    }
+
+    let mut mailbox = read_usage(usage, item.destination)?;
+    let bytes = item.encoded.len() as u64;
+    if let Err(error) = check_quota(&mailbox, bytes, item.quota, item.destination) {
+        return Ok(Some(Err(error)));
+    }
+    mailbox.envelopes += 1;
+    mailbox.bytes += bytes;
+
+    queue.insert(item.queue_key.as_slice(), item.encoded.as_slice())?;
+    sent.insert(item.sent_key.as_slice(), item.sent_value.as_slice())?;
+    usage.insert(
+        item.destination.as_bytes().as_slice(),
+        usage_value(mailbox).as_slice(),
+    )?;
+    Ok(Some(Ok(Enqueued {
+        envelope_id: item.envelope_id,
+        duplicate: false,
+    })))
+}
+
+impl SledStorage {
+    /// Queues one envelope on its own, without waiting for the disk.
+    #[cfg(test)]
+    pub(super) fn enqueue_now(
+        &self,
+        destination: Uuid,
+        source: Uuid,
+        envelope: Envelope,
+        quota: MailboxQuota,
+        now_ms: u64,
+    ) -> StorageResult<Enqueued> {
+        let new = NewEnvelope {
+            destination,
+            source,
+            envelope,
+            quota,
+            now_ms,
+        };
+        let trees = QueueTrees {
+            db: self.db.clone(),
+            queue: self.queue.clone(),
+            sent: self.sent.clone(),
+            usage: self.usage.clone(),
+        };
+        trees.enqueue_all(vec![new]).pop().unwrap_or_else(|| {
+            Err(RelayError::Storage {
+                op: "queue an envelope",
+                message: "the batch returned no outcome".to_owned(),
             })
-            .map_err(RelayError::from)
+        })
     }
 
     pub(super) fn fetch_now(
@@ -236,31 +368,27 @@ fn check_quota(
     bytes: u64,
     quota: MailboxQuota,
     destination: Uuid,
-) -> TransactionResult<()> {
+) -> StorageResult<()> {
     let address = DeviceAddress::primary(destination);
     if mailbox.envelopes + 1 > quota.max_envelopes {
-        return Err(ConflictableTransactionError::Abort(
-            RelayError::LimitExceeded {
-                subject: format!(
-                    "one more envelope for {address}, which holds {}",
-                    mailbox.envelopes
-                ),
-                limit: quota.max_envelopes,
-                name: "max_queued_envelopes",
-            },
-        ));
+        return Err(RelayError::LimitExceeded {
+            subject: format!(
+                "one more envelope for {address}, which holds {}",
+                mailbox.envelopes
+            ),
+            limit: quota.max_envelopes,
+            name: "max_queued_envelopes",
+        });
     }
     if mailbox.bytes + bytes > quota.max_bytes {
-        return Err(ConflictableTransactionError::Abort(
-            RelayError::LimitExceeded {
-                subject: format!(
-                    "{} more bytes for {address}, which holds {} bytes",
-                    bytes, mailbox.bytes
-                ),
-                limit: quota.max_bytes,
-                name: "max_queued_bytes",
-            },
-        ));
+        return Err(RelayError::LimitExceeded {
+            subject: format!(
+                "{} more bytes for {address}, which holds {} bytes",
+                bytes, mailbox.bytes
+            ),
+            limit: quota.max_bytes,
+            name: "max_queued_bytes",
+        });
     }
     Ok(())
 }

@@ -36,6 +36,7 @@ use super::{
 };
 use crate::metrics::Histogram;
 use flusher::GroupFlusher;
+use mailbox::{NewEnvelope, QueueTrees};
 
 /// How many locks serialise prekey changes; devices hash onto them.
 const DEVICE_LOCKS: usize = 64;
@@ -80,6 +81,8 @@ pub enum OpenError {
 /// Storage in a sled database folder.
 #[derive(Debug)]
 pub struct SledStorage {
+    /// The database, with which tests queue envelopes without the group commit.
+    #[cfg(test)]
     db: sled::Db,
     devices: sled::Tree,
     prekeys: sled::Tree,
@@ -116,17 +119,24 @@ impl SledStorage {
 
         let tree = |name: &str| db.open_tree(name).map_err(sled_error);
         let flush_latency = Arc::new(Histogram::seconds());
+        let queue_trees = QueueTrees {
+            db: db.clone(),
+            queue: tree("queue")?,
+            sent: tree("sent")?,
+            usage: tree("usage")?,
+        };
         Ok(Self {
             devices: tree("devices")?,
             prekeys: tree("prekeys")?,
-            queue: tree("queue")?,
-            usage: tree("usage")?,
-            sent: tree("sent")?,
+            queue: queue_trees.queue.clone(),
+            usage: queue_trees.usage.clone(),
+            sent: queue_trees.sent.clone(),
             challenges: tree("challenges")?,
             device_locks: (0..DEVICE_LOCKS).map(|_| Mutex::new(())).collect(),
-            flusher: GroupFlusher::start(db.clone(), flush_latency.clone())
+            flusher: GroupFlusher::start(queue_trees, flush_latency.clone())
                 .map_err(OpenError::Flusher)?,
             flush_latency,
+            #[cfg(test)]
             db,
         })
     }
@@ -197,10 +207,15 @@ impl Storage for SledStorage {
         envelope: Envelope,
         quota: MailboxQuota,
     ) -> StorageResult<Enqueued> {
-        let enqueued = self.enqueue_now(destination, source, envelope, quota, now_ms())?;
-        // A duplicate is flushed too: the first copy may still be waiting for its own flush.
-        self.flusher.flush().await?;
-        Ok(enqueued)
+        // A duplicate waits for the flush too: the first copy may still be waiting for its own.
+        let new = NewEnvelope {
+            destination,
+            source,
+            envelope,
+            quota,
+            now_ms: now_ms(),
+        };
+        self.flusher.enqueue(new).await
     }
 
     async fn fetch(

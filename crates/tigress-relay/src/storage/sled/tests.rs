@@ -54,6 +54,61 @@ fn usage_follows_the_queue() {
 }
 
 #[test]
+fn batch_outcomes_are_per_envelope() {
+    let (_folder, storage) = open();
+    let (owner, source) = (Uuid::new_v4(), Uuid::new_v4());
+    let quota = MailboxQuota {
+        max_envelopes: 2,
+        max_bytes: 1 << 20,
+    };
+    let new = |id: u8| NewEnvelope {
+        destination: owner,
+        source,
+        envelope: envelope(id, &[id; 8], 0),
+        quota,
+        now_ms: 0,
+    };
+    let trees = QueueTrees {
+        db: storage.db.clone(),
+        queue: storage.queue.clone(),
+        sent: storage.sent.clone(),
+        usage: storage.usage.clone(),
+    };
+
+    let outcomes = trees.enqueue_all(vec![new(1), new(1), new(2), new(3)]);
+
+    assert_eq!(outcomes.len(), 4);
+    let first = outcomes[0].as_ref().unwrap();
+    assert!(!first.duplicate);
+    let repeat = outcomes[1].as_ref().unwrap();
+    assert!(
+        repeat.duplicate,
+        "a retry within the batch was queued twice"
+    );
+    assert_eq!(repeat.envelope_id, first.envelope_id);
+    assert!(!outcomes[2].as_ref().unwrap().duplicate);
+    assert!(
+        matches!(
+            &outcomes[3],
+            Err(RelayError::LimitExceeded {
+                name: "max_queued_envelopes",
+                ..
+            })
+        ),
+        "{:?}",
+        outcomes[3]
+    );
+    let fetched = storage.fetch_now(owner, 0, 10, 1 << 20).unwrap().envelopes;
+    let contents: Vec<_> = fetched.iter().map(|envelope| envelope.content[0]).collect();
+    assert_eq!(
+        contents,
+        [1, 2],
+        "the queue does not hold exactly the accepted sends"
+    );
+    assert_eq!(storage.usage_now(owner).unwrap().envelopes, 2);
+}
+
+#[test]
 fn full_mailbox_rejects_and_keeps_what_it_has() {
     let (_folder, storage) = open();
     let (owner, source) = (Uuid::new_v4(), Uuid::new_v4());
