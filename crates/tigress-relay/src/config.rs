@@ -10,6 +10,7 @@
 //! max_prekeys_per_upload = 100    # per kind
 //! envelope_ttl = "14d"            # queued envelopes older than this are deleted
 //! sweep_interval = "1h"           # how often the sweeper runs
+//! storage_cache_bytes = 268435456 # memory for sled's cache of the database
 //!
 //! [rate_limits]                   # token buckets: `burst` at once, refilled per minute
 //! send = { burst = 60, per_minute = 600 }          # per sending device
@@ -47,6 +48,11 @@ pub const DEFAULT_ENVELOPE_TTL: Duration = Duration::from_secs(14 * 24 * 3600);
 
 /// Default interval of the sweeper that deletes expired envelopes, challenges and records.
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Default memory for sled's cache of the database: 256 MiB. sled's own default is 1 GiB, and
+/// the relay reads mostly what was written recently (queues drained soon after they fill), so a
+/// quarter of that keeps the hot part of the queues cached while leaving a small host room.
+pub const DEFAULT_STORAGE_CACHE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Envelopes returned by one fetch when the request sets no limit.
 pub const DEFAULT_FETCH_LIMIT: u32 = 100;
@@ -93,6 +99,9 @@ pub struct Limits {
     pub envelope_ttl: Duration,
     /// How often the sweeper runs.
     pub sweep_interval: Duration,
+    /// Memory for the storage engine's cache, in bytes. sled evicts beyond it, so the relay's
+    /// memory stays bounded however much is queued.
+    pub storage_cache_bytes: u64,
     /// Sends per sending device.
     pub send_rate: RateLimit,
     /// Bundle fetches per fetching device.
@@ -112,6 +121,7 @@ impl Default for Limits {
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             envelope_ttl: DEFAULT_ENVELOPE_TTL,
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            storage_cache_bytes: DEFAULT_STORAGE_CACHE_BYTES,
             // A device sends a few messages per share; bursts cover a busy sync.
             send_rate: RateLimit {
                 burst: 60,
@@ -219,6 +229,8 @@ pub struct LimitsFile {
     /// See [`Limits::sweep_interval`], as `1h`.
     #[serde(default, deserialize_with = "duration")]
     pub sweep_interval: Option<Duration>,
+    /// See [`Limits::storage_cache_bytes`].
+    pub storage_cache_bytes: Option<u64>,
 }
 
 /// The `[rate_limits]` table.
@@ -271,6 +283,7 @@ impl ConfigFile {
         set(&mut limits.max_queued_bytes, file.max_queued_bytes);
         set(&mut limits.envelope_ttl, file.envelope_ttl);
         set(&mut limits.sweep_interval, file.sweep_interval);
+        set(&mut limits.storage_cache_bytes, file.storage_cache_bytes);
         set(&mut limits.send_rate, self.rate_limits.send);
         set(&mut limits.bundle_fetch_rate, self.rate_limits.bundle_fetch);
         set(&mut limits.registration_rate, self.rate_limits.registration);
@@ -324,10 +337,11 @@ mod tests {
 
     #[test]
     fn file_overrides_defaults() {
-        let file = read("[limits]\nmax_queued_envelopes = 7\nenvelope_ttl = \"2d\"\n[rate_limits]\nsend = { burst = 5, per_minute = 50 }\n").unwrap();
+        let file = read("[limits]\nmax_queued_envelopes = 7\nenvelope_ttl = \"2d\"\nstorage_cache_bytes = 1048576\n[rate_limits]\nsend = { burst = 5, per_minute = 50 }\n").unwrap();
         let mut limits = Limits::default();
         file.apply(&mut limits);
         assert_eq!(limits.max_queued_envelopes, 7);
+        assert_eq!(limits.storage_cache_bytes, 1_048_576);
         assert_eq!(limits.envelope_ttl, Duration::from_secs(2 * 86_400));
         assert_eq!(
             limits.send_rate,

@@ -102,6 +102,15 @@ impl SledStorage {
     ///
     /// [`OpenError`] when the folder is locked, damaged or of an unknown format version.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
+        Self::open_with_cache(path, crate::config::DEFAULT_STORAGE_CACHE_BYTES)
+    }
+
+    /// Opens or creates the storage in `path` with a cache of at most `cache_bytes`.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError`] when the folder is locked, damaged or of an unknown format version.
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, OpenError> {
         let sled_error = |source: sled::Error| {
             if source.to_string().contains("could not acquire lock") {
                 OpenError::Locked {
@@ -114,7 +123,11 @@ impl SledStorage {
                 }
             }
         };
-        let db = sled::Config::new().path(path).open().map_err(sled_error)?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+            .map_err(sled_error)?;
         format::prepare(&db, path, now_ms())?;
 
         let tree = |name: &str| db.open_tree(name).map_err(sled_error);
