@@ -265,3 +265,36 @@ async fn home_that_is_a_file_is_rejected() {
         Err(ClientError::HomeNotFolder { .. })
     ));
 }
+
+#[tokio::test]
+async fn damaged_home_is_reported() {
+    let mut relay = TestRelay::start().await;
+    let home = tempfile::tempdir().unwrap();
+    drop(device(&relay, &home).await);
+    let database = home.path().join("store/db");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&database)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+
+    for opened in [
+        Device::open(home.path()),
+        Device::open_existing(home.path()),
+    ] {
+        let error = opened.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ClientError::Core(tigress_core::Error::StoreDamaged { .. })
+            ),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("is damaged"),
+            "the error does not say the store is damaged: {error}"
+        );
+    }
+    relay.stop().await;
+}

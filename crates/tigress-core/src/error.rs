@@ -45,6 +45,17 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The store's database file exists, but sled recovered none of its records: the file was
+    /// truncated or overwritten.
+    #[error(
+        "device store {} is damaged: its database file is there but no records could be recovered from it; restore the folder from a backup, or move it away and run `tigress init` for a new device",
+        path.display()
+    )]
+    StoreDamaged {
+        /// The store's folder.
+        path: PathBuf,
+    },
+
     /// The store was written in a layout this code does not read.
     #[error(
         "device store {} has format version {found}, but this version of tigress reads version {supported}",

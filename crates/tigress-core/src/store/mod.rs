@@ -114,11 +114,12 @@ impl Store {
     /// [`Error::StoreLocked`] when another process has it open, [`Error::StoreOpen`] when sled
     /// cannot open or recover it.
     pub fn open(path: &Path) -> Result<Self> {
+        let existed = database_file_exists(path);
         let db = open_db(path)?;
         let tree = db
             .open_tree(TREE_NAME)
             .map_err(|source| open_error(path, source))?;
-        check_format_version(&tree, path)?;
+        check_format_version(&tree, path, existed)?;
         Ok(Self {
             path: path.to_owned(),
             db,
@@ -296,11 +297,26 @@ fn open_db(path: &Path) -> Result<sled::Db> {
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Writes the format version into a new store, or checks the one in an existing store.
-fn check_format_version(tree: &sled::Tree, path: &Path) -> Result<()> {
+/// Returns whether sled's database file is in `path` with some content, before it is opened.
+fn database_file_exists(path: &Path) -> bool {
+    std::fs::metadata(path.join("db")).is_ok_and(|metadata| metadata.len() > 0)
+}
+
+/// Checks the store's format version, recording it in a new store.
+///
+/// A store whose database file `existed` but holds no record at all is damaged: sled recovers
+/// a truncated or overwritten file by dropping what it cannot read, which here was everything.
+/// Treating it as new would make a device forget its identity without a word.
+fn check_format_version(tree: &sled::Tree, path: &Path, existed: bool) -> Result<()> {
     let stored = tree
         .get(namespace::FORMAT_VERSION)
         .map_err(Error::store("read the format version"))?;
     let version = match stored.as_deref().map(<[u8; 4]>::try_from) {
+        None if existed && tree.is_empty() => {
+            return Err(Error::StoreDamaged {
+                path: path.to_owned(),
+            });
+        }
         // Stores made before the version was recorded have the layout of version 1.
         None => {
             tree.insert(namespace::FORMAT_VERSION, &FORMAT_VERSION.to_be_bytes())

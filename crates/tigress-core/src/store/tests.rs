@@ -273,3 +273,35 @@ fn dropped_transaction_leaves_decoded_session() {
     }
     assert!(store.transaction().session(&address).unwrap().is_none());
 }
+
+#[test]
+fn truncated_store_is_refused_as_damaged() {
+    let folder = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(folder.path()).unwrap();
+        let txn = store.transaction();
+        txn.create_identity(&mut rand::rng()).unwrap();
+        txn.commit(Durability::Flushed).unwrap();
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(folder.path().join("db"))
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+
+    let error = Store::open(folder.path()).unwrap_err();
+    assert!(matches!(error, Error::StoreDamaged { .. }), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains(&folder.path().display().to_string()),
+        "{error}"
+    );
+
+    let again = Store::open(folder.path()).unwrap_err();
+    assert!(
+        matches!(again, Error::StoreDamaged { .. }),
+        "a second open treated the damaged store as new: {again}"
+    );
+}

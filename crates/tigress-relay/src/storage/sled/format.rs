@@ -23,7 +23,12 @@ const FORMAT_VERSION_KEY: &[u8] = b"format-version";
 
 /// Writes the format version into a new folder, migrates an older one, or rejects one this code
 /// cannot read.
-pub(super) fn prepare(db: &sled::Db, path: &Path, now_ms: u64) -> Result<(), OpenError> {
+pub(super) fn prepare(
+    db: &sled::Db,
+    path: &Path,
+    existed: bool,
+    now_ms: u64,
+) -> Result<(), OpenError> {
     let sled_error = |source| OpenError::Sled {
         path: path.to_owned(),
         source,
@@ -31,6 +36,13 @@ pub(super) fn prepare(db: &sled::Db, path: &Path, now_ms: u64) -> Result<(), Ope
     let meta = db.open_tree("meta").map_err(sled_error)?;
     let stored = meta.get(FORMAT_VERSION_KEY).map_err(sled_error)?;
     let version = match stored.as_deref().map(<[u8; 4]>::try_from) {
+        // Every folder records its version when it is made, so a database file without one
+        // lost its records to sled's recovery of a truncated or overwritten file.
+        None if existed => {
+            return Err(OpenError::Damaged {
+                path: path.to_owned(),
+            });
+        }
         None => {
             meta.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())
                 .map_err(sled_error)?;

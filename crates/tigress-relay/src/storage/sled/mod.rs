@@ -73,6 +73,16 @@ pub enum OpenError {
         /// The version this relay reads.
         supported: u32,
     },
+    /// The folder's database file exists, but sled recovered none of its records: the file was
+    /// truncated or overwritten.
+    #[error(
+        "relay data folder {} is damaged: its database file is there but no records could be recovered from it; restore the folder from a backup, or move it away to start an empty relay",
+        path.display()
+    )]
+    Damaged {
+        /// The folder.
+        path: PathBuf,
+    },
     /// The flusher thread could not start.
     #[error("failed to start the flusher thread: {0}")]
     Flusher(#[source] std::io::Error),
@@ -123,12 +133,13 @@ impl SledStorage {
                 }
             }
         };
+        let existed = std::fs::metadata(path.join("db")).is_ok_and(|metadata| metadata.len() > 0);
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(cache_bytes)
             .open()
             .map_err(sled_error)?;
-        format::prepare(&db, path, now_ms())?;
+        format::prepare(&db, path, existed, now_ms())?;
 
         let tree = |name: &str| db.open_tree(name).map_err(sled_error);
         let flush_latency = Arc::new(Histogram::seconds());

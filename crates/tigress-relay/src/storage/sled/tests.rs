@@ -296,3 +296,40 @@ fn unknown_format_is_refused_with_both_versions() {
         "{error}"
     );
 }
+
+#[test]
+fn truncated_folder_is_refused_as_damaged() {
+    let folder = tempfile::tempdir().unwrap();
+    let owner = Uuid::new_v4();
+    {
+        let storage = SledStorage::open(folder.path()).unwrap();
+        storage
+            .enqueue_now(owner, Uuid::new_v4(), envelope(1, b"kept", 0), ROOMY, 0)
+            .unwrap();
+    }
+    let database = folder.path().join("db");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&database)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+
+    let error = SledStorage::open(folder.path()).unwrap_err();
+    assert!(matches!(error, OpenError::Damaged { .. }), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains(&folder.path().display().to_string()),
+        "{message}"
+    );
+    assert!(
+        message.contains("restore the folder from a backup"),
+        "{message}"
+    );
+
+    let again = SledStorage::open(folder.path()).unwrap_err();
+    assert!(
+        matches!(again, OpenError::Damaged { .. }),
+        "a second open treated the damaged folder as new: {again}"
+    );
+}
