@@ -8,6 +8,8 @@
 //!   mode and prints its table with the ratios to raw libsignal;
 //! - `load [ARGS]`: builds the relay and the load generator in release mode and measures the
 //!   relay against a no-op baseline (`cargo xtask load --help` lists the arguments);
+//! - `fuzz [TARGET] [--time SECONDS]`: builds the libFuzzer targets of `fuzz/` with the stable
+//!   toolchain and runs each for the given time (60 s by default), failing on a crash;
 //! - `protoc`: prints the path of the vendored `protoc`, for running cargo without xtask
 //!   (`export PROTOC=$(cargo xtask protoc)`).
 //!
@@ -16,6 +18,7 @@
 
 mod bench;
 mod e2e;
+mod fuzz;
 mod python;
 #[cfg(test)]
 mod tidy;
@@ -46,6 +49,7 @@ fn run(arguments: &[String]) -> anyhow::Result<()> {
         "test" => test(rest),
         "bench" => bench::bench(rest),
         "load" => bench::load(rest),
+        "fuzz" => fuzz::fuzz(rest),
         "protoc" => {
             println!("{}", protoc()?.display());
             Ok(())
@@ -70,6 +74,8 @@ fn print_usage() {
          bench [--quick] [ARGS]\n                \
          benchmark the ratchet hot path against raw libsignal\n  \
          load [ARGS]   measure the relay under load (ARGS: see `cargo xtask load --help`)\n  \
+         fuzz [TARGET] [--time SECONDS]\n                \
+         run the libFuzzer targets, 60 s each by default\n  \
          protoc        print the path of the vendored protoc"
     );
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::workspace_root;
 
 /// Folders whose Rust files are checked.
-const CHECKED_FOLDERS: [&str; 2] = ["crates", "xtask"];
+const CHECKED_FOLDERS: [&str; 4] = ["crates", "xtask", "benches", "fuzz"];
 
 /// Text that must not appear in the code: references to planning material outside the
 /// repository.

@@ -31,7 +31,9 @@ use crate::share::ShareId;
 const PREFIX: &str = "tigress://share?";
 /// Maximum length of a link, in bytes.
 pub const MAX_LINK_LEN: usize = 1024;
-/// Maximum length of the relay URL inside a link, after percent-decoding.
+/// Maximum length of the relay URL inside a link, percent-encoded as [`ShareLink`] prints it.
+/// Measuring the printed form keeps every accepted link printable within [`MAX_LINK_LEN`]: the
+/// other parts of a link take under 200 bytes.
 const MAX_RELAY_URL_LEN: usize = 512;
 
 const SHARE_ID_LABEL: &[u8] = b"tigress.share.v1.link-share-id";
@@ -242,13 +244,13 @@ fn percent_decode(text: &str) -> Result<String, LinkError> {
             index += 1;
         }
     }
-    if decoded.len() > MAX_RELAY_URL_LEN {
-        return Err(LinkError(format!(
-            "the relay URL is longer than {MAX_RELAY_URL_LEN} bytes"
-        )));
-    }
     let url = String::from_utf8(decoded)
         .map_err(|_| LinkError("the relay URL is not UTF-8".to_owned()))?;
+    if percent_encode(&url).len() > MAX_RELAY_URL_LEN {
+        return Err(LinkError(format!(
+            "the relay URL is longer than {MAX_RELAY_URL_LEN} bytes once percent-encoded"
+        )));
+    }
     if url.chars().any(char::is_control) {
         return Err(LinkError(
             "the relay URL contains a control character".to_owned(),
@@ -377,6 +379,14 @@ mod tests {
                 "not an address",
             ),
             (&"x".repeat(2000), "longer than 1024 bytes"),
+            (
+                // 200 bytes as written, 600 once each `$` is printed as `%24`.
+                &format!(
+                    "tigress://share?relay=http://{}&to=0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8b7c.1#{fragment}",
+                    "$".repeat(193)
+                ),
+                "longer than 512 bytes once percent-encoded",
+            ),
         ];
         for (text, expected) in cases {
             let error = text.parse::<ShareLink>().unwrap_err().to_string();
