@@ -1,13 +1,17 @@
 //! Sessions between two devices with sled stores: PQXDH set-up, the Double Ratchet across
-//! reopened stores, out-of-order and duplicate delivery, prekey consumption and identity
-//! changes.
+//! reopened stores, out-of-order and duplicate delivery (also in random orders across ratchet
+//! steps), prekey consumption and identity changes.
 
 // Test helpers outside #[test] functions fail the test by unwrapping, like the tests do.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
+use std::collections::HashSet;
+
 use proptest::prelude::*;
+use rand::{Rng as _, SeedableRng as _};
+use rand_chacha::ChaCha20Rng;
 use support::TestDevice;
 use tigress_core::libsignal_protocol::{KyberPreKeyId, PreKeyId};
 use tigress_core::{CiphertextKind, Error};
@@ -197,6 +201,51 @@ proptest! {
             let (sender, receiver) = if i % 2 == 0 { (&mut alice, &mut bob) } else { (&mut bob, &mut alice) };
             let ciphertext = sender.encrypt_for(&receiver.address, plaintext);
             prop_assert_eq!(&receiver.decrypt_from(&sender.address, &ciphertext).unwrap(), plaintext);
+        }
+    }
+
+    /// Alice sends `batches` of messages, each batch on a new chain once Bob has replied to
+    /// the one before. After each batch, random messages from every batch so far reach Bob in
+    /// random order: some never, some twice. Each message decrypts the first time it arrives,
+    /// and is reported as a duplicate after that.
+    #[test]
+    fn any_delivery_order_decrypts_each_message_once(
+        seed in any::<u64>(),
+        batches in proptest::collection::vec(1usize..6, 1..4),
+    ) {
+        let (mut alice, mut bob) = (TestDevice::new(seed), TestDevice::new(seed.wrapping_add(1)));
+        let mut order = ChaCha20Rng::seed_from_u64(seed);
+        alice.start_session_with(&mut bob);
+
+        let mut pool = Vec::new();
+        let mut delivered = HashSet::new();
+        for (batch, size) in batches.into_iter().enumerate() {
+            for index in 0..size {
+                let plaintext = format!("batch {batch} message {index}").into_bytes();
+                let ciphertext = alice.encrypt_for(&bob.address, &plaintext);
+                pool.push((plaintext, ciphertext));
+            }
+
+            // Deliver a random selection of everything sent so far, with repeats.
+            for _ in 0..pool.len() {
+                let pick = order.random_range(0..pool.len());
+                let (plaintext, ciphertext) = &pool[pick];
+                let result = bob.decrypt_from(&alice.address, ciphertext);
+                if delivered.insert(pick) {
+                    prop_assert_eq!(&result.unwrap(), plaintext);
+                } else {
+                    prop_assert!(
+                        matches!(result, Err(Error::DuplicateMessage { .. })),
+                        "a repeat of message {} gave {:?}", pick, result
+                    );
+                }
+            }
+
+            // Bob's reply moves Alice to a new sending chain, once Bob has a session.
+            if !delivered.is_empty() {
+                let reply = bob.encrypt_for(&alice.address, b"reply");
+                prop_assert_eq!(alice.decrypt_from(&bob.address, &reply).unwrap(), b"reply".to_vec());
+            }
         }
     }
 }

@@ -1,0 +1,187 @@
+//! The relay's mailboxes against a model: random sequences of sends (with retries of the same
+//! client message id), fetches, acknowledgements and restarts from three devices, checked
+//! after every step against a plain list per mailbox.
+//!
+//! Every case runs a real relay on a loopback port over a sled folder, so the cases are few
+//! and short; each restart reopens the same folder.
+
+// Test helpers outside #[test] functions fail the test by unwrapping, like the tests do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use proptest::prelude::*;
+use support::{TestDevice, TestRelay};
+use tigress_proto::relay::v1::{
+    AcknowledgeEnvelopesRequest, EnvelopeType, FetchEnvelopesRequest, SendEnvelopeRequest,
+};
+
+/// Devices in a case.
+const DEVICES: usize = 3;
+
+/// One step of a case.
+#[derive(Clone, Debug)]
+enum Step {
+    /// `from` sends to `to` with client message id number `message`; a repeated number from
+    /// the same sender to the same mailbox is a retry.
+    Send { from: usize, to: usize, message: u8 },
+    /// `device` fetches its mailbox and compares it with the model.
+    Fetch { device: usize },
+    /// `device` acknowledges the oldest `count` envelopes of its mailbox.
+    Acknowledge { device: usize, count: usize },
+    /// The relay stops and starts again on the same folder.
+    Restart,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0..DEVICES, 0..DEVICES, 0u8..6).prop_map(|(from, to, message)| Step::Send { from, to, message }),
+        2 => (0..DEVICES).prop_map(|device| Step::Fetch { device }),
+        2 => (0..DEVICES, 0usize..4).prop_map(|(device, count)| Step::Acknowledge { device, count }),
+        1 => Just(Step::Restart),
+    ]
+}
+
+/// What the relay should hold: per mailbox, the queued envelopes oldest first, and the id of
+/// every send ever stored.
+#[derive(Default)]
+struct Model {
+    queues: Vec<Vec<(u64, Vec<u8>)>>,
+    stored: HashMap<(usize, usize, u8), u64>,
+}
+
+/// The content of a send: sender, mailbox and message number, so a misdelivered or mixed-up
+/// envelope shows in the comparison.
+fn content(from: usize, to: usize, message: u8) -> Vec<u8> {
+    format!("from {from} to {to} message {message}").into_bytes()
+}
+
+async fn run(steps: Vec<Step>, folder: &Path) {
+    let mut relay = TestRelay::start(folder).await;
+    let mut devices = Vec::new();
+    for _ in 0..DEVICES {
+        devices.push(TestDevice::register(&relay, 0).await);
+    }
+    let mut model = Model {
+        queues: vec![Vec::new(); DEVICES],
+        stored: HashMap::new(),
+    };
+
+    for (index, step) in steps.into_iter().enumerate() {
+        let context = format!("step {index}: {step:?}");
+        match step {
+            Step::Send { from, to, message } => {
+                let request = SendEnvelopeRequest {
+                    destination: devices[to].address.clone(),
+                    client_message_id: vec![message; 16],
+                    r#type: EnvelopeType::SignalMessage.into(),
+                    content: content(from, to, message),
+                };
+                let response = relay
+                    .mailbox()
+                    .await
+                    .send_envelope(devices[from].request(request))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                match model.stored.get(&(from, to, message)) {
+                    Some(&first) => {
+                        assert!(response.duplicate, "{context}: a retry was stored again");
+                        assert_eq!(
+                            response.envelope_id, first,
+                            "{context}: a retry got another id"
+                        );
+                    }
+                    None => {
+                        assert!(
+                            !response.duplicate,
+                            "{context}: a new send was taken for a retry"
+                        );
+                        model
+                            .stored
+                            .insert((from, to, message), response.envelope_id);
+                        model.queues[to].push((response.envelope_id, content(from, to, message)));
+                    }
+                }
+            }
+            Step::Fetch { device } => {
+                let envelopes = relay
+                    .mailbox()
+                    .await
+                    .fetch_envelopes(devices[device].request(FetchEnvelopesRequest {
+                        address: devices[device].address.clone(),
+                        limit: 0,
+                    }))
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .envelopes;
+                let fetched: Vec<(u64, Vec<u8>)> = envelopes
+                    .into_iter()
+                    .map(|envelope| (envelope.id, envelope.content))
+                    .collect();
+                assert_eq!(
+                    fetched, model.queues[device],
+                    "{context}: the mailbox differs from the model"
+                );
+            }
+            Step::Acknowledge { device, count } => {
+                let count = count.min(model.queues[device].len());
+                let ids: Vec<u64> = model.queues[device]
+                    .drain(..count)
+                    .map(|(id, _)| id)
+                    .collect();
+                let removed = relay
+                    .mailbox()
+                    .await
+                    .acknowledge_envelopes(devices[device].request(AcknowledgeEnvelopesRequest {
+                        address: devices[device].address.clone(),
+                        envelope_ids: ids.clone(),
+                    }))
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .removed;
+                assert_eq!(
+                    removed as usize,
+                    ids.len(),
+                    "{context}: acknowledged envelopes were not all removed"
+                );
+            }
+            Step::Restart => {
+                relay.stop().await;
+                relay = TestRelay::start(folder).await;
+            }
+        }
+    }
+
+    for (device, queue) in model.queues.iter().enumerate() {
+        let envelopes = relay
+            .mailbox()
+            .await
+            .fetch_envelopes(devices[device].request(FetchEnvelopesRequest {
+                address: devices[device].address.clone(),
+                limit: 0,
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .envelopes;
+        assert_eq!(envelopes.len(), queue.len(), "device {device} at the end");
+    }
+    relay.stop().await;
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mailboxes_follow_the_model(steps in prop::collection::vec(step(), 1..40)) {
+        let folder = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(run(steps, folder.path()));
+    }
+}
