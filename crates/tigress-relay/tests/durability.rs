@@ -1,5 +1,6 @@
-//! Durability: the relay is killed with SIGKILL while clients send, and restarted on the same
-//! data folder. Every send that the relay acknowledged must be queued exactly once afterwards.
+//! Durability: the relay is killed with SIGKILL while clients send, once and then twenty times
+//! at random moments, and restarted on the same data folder each time. Every send that the
+//! relay acknowledged must be queued exactly once afterwards.
 
 // Test helpers outside #[test] functions fail the test by unwrapping, like the tests do.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -105,11 +106,13 @@ async fn register(url: &str) -> (String, String) {
 }
 
 /// Sends envelopes from one device until the relay goes away, recording each acknowledged id.
+/// The ids carry the sender and the round, so that rounds never repeat one.
 async fn send_until_killed(
     url: String,
     credential: String,
     destination: String,
     sender: u8,
+    round: u8,
     acknowledged: Arc<Mutex<HashSet<Vec<u8>>>>,
 ) {
     let Ok(channel) = Channel::from_shared(url).unwrap().connect().await else {
@@ -118,6 +121,7 @@ async fn send_until_killed(
     let mut mailbox = MailboxClient::new(channel);
     for sequence in 0u32.. {
         let mut client_message_id = vec![sender; 16];
+        client_message_id[1] = round;
         client_message_id[12..].copy_from_slice(&sequence.to_be_bytes());
         let request = SendEnvelopeRequest {
             destination: destination.clone(),
@@ -157,6 +161,7 @@ async fn acknowledged_sends_survive_sigkill() {
                 credential,
                 receiver.clone(),
                 index as u8 + 1,
+                0,
                 acknowledged.clone(),
             ))
         })
@@ -177,7 +182,69 @@ async fn acknowledged_sends_survive_sigkill() {
     );
 
     let relay = RelayProcess::start(data.path());
-    let mut mailbox = MailboxClient::new(channel(&relay.url).await);
+    let queued = drain(&relay.url, &receiver, &receiver_credential).await;
+    check_exactly_once(&acknowledged, &queued);
+    relay.kill();
+}
+
+/// Kills of the relay in the repeated test.
+const KILLS: u8 = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_sends_survive_twenty_kills() {
+    let data = tempfile::tempdir().unwrap();
+    let mut relay = RelayProcess::start(data.path());
+    let (receiver, receiver_credential) = register(&relay.url).await;
+    let mut credentials = Vec::new();
+    for _ in 0..SENDERS {
+        credentials.push(register(&relay.url).await.1);
+    }
+
+    let acknowledged = Arc::new(Mutex::new(HashSet::new()));
+    for round in 0..KILLS {
+        let tasks: Vec<_> = credentials
+            .iter()
+            .enumerate()
+            .map(|(index, credential)| {
+                tokio::spawn(send_until_killed(
+                    relay.url.clone(),
+                    credential.clone(),
+                    receiver.clone(),
+                    index as u8 + 1,
+                    round,
+                    acknowledged.clone(),
+                ))
+            })
+            .collect();
+        let moment = Duration::from_millis(rand::random_range(20..300));
+        eprintln!("round {round}: killing the relay after {moment:?}");
+        tokio::time::sleep(moment).await;
+        relay.kill();
+        for task in tasks {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("a sender hung after the kill")
+                .unwrap();
+        }
+        relay = RelayProcess::start(data.path());
+    }
+
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() >= usize::from(KILLS),
+        "too few sends between the kills to test anything: {}",
+        acknowledged.len()
+    );
+    let queued = drain(&relay.url, &receiver, &receiver_credential).await;
+    check_exactly_once(&acknowledged, &queued);
+    relay.kill();
+}
+
+/// Fetches and acknowledges every envelope of the receiver's mailbox, and returns their client
+/// message ids in the order they came.
+async fn drain(url: &str, receiver: &str, receiver_credential: &str) -> Vec<Vec<u8>> {
+    let receiver = receiver.to_owned();
+    let mut mailbox = MailboxClient::new(channel(url).await);
     let mut queued: Vec<Vec<u8>> = Vec::new();
     let mut after_id = 0;
     loop {
@@ -186,7 +253,7 @@ async fn acknowledged_sends_survive_sigkill() {
             limit: 256,
         };
         let page = mailbox
-            .fetch_envelopes(with_credential(request, &receiver_credential))
+            .fetch_envelopes(with_credential(request, receiver_credential))
             .await
             .unwrap()
             .into_inner();
@@ -210,11 +277,16 @@ async fn acknowledged_sends_survive_sigkill() {
             envelope_ids: ids,
         };
         mailbox
-            .acknowledge_envelopes(with_credential(acknowledge, &receiver_credential))
+            .acknowledge_envelopes(with_credential(acknowledge, receiver_credential))
             .await
             .unwrap();
     }
 
+    queued
+}
+
+/// Checks that every acknowledged send is queued, and nothing is queued twice.
+fn check_exactly_once(acknowledged: &HashSet<Vec<u8>>, queued: &[Vec<u8>]) {
     let unique: HashSet<Vec<u8>> = queued.iter().cloned().collect();
     assert_eq!(unique.len(), queued.len(), "an envelope was queued twice");
     let lost: Vec<_> = acknowledged.difference(&unique).collect();
@@ -224,5 +296,4 @@ async fn acknowledged_sends_survive_sigkill() {
         lost.len(),
         acknowledged.len()
     );
-    relay.kill();
 }
