@@ -70,6 +70,7 @@ pub use error::{ClientError, Result};
 pub use event::Event;
 pub use links::{Invitation, LinkContent};
 pub use listen::{FIRST_RETRY, MAX_RETRY};
+pub use relay::check_relay_url;
 pub use shares::{
     Credential, DEFAULT_CERTIFICATE_VALIDITY, DEFAULT_OFFER_TTL, NewShare, NewStatefulShare,
     ShareInfo, rfc3339 as format_time,

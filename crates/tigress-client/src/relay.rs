@@ -282,6 +282,16 @@ impl RelayConnection {
     }
 }
 
+/// Checks that `url` is a relay URL the SDK can connect to, `http(s)://HOST:PORT`, without
+/// connecting, so that a command can reject it before it touches a device's home.
+///
+/// # Errors
+///
+/// [`ClientError::InvalidRelayUrl`] naming the URL and the rule it breaks.
+pub fn check_relay_url(url: &str) -> Result<()> {
+    endpoint(url, None).map(drop)
+}
+
 /// Builds the endpoint for a relay URL.
 fn endpoint(url: &str, ca_pem: Option<&str>) -> Result<Endpoint> {
     let invalid = |rule| ClientError::InvalidRelayUrl {

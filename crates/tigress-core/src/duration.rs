@@ -26,10 +26,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "d" => 86_400,
         _ => return Err(invalid()),
     };
-    let seconds = number
-        .checked_mul(unit_seconds)
-        .filter(|seconds| *seconds > 0)
-        .ok_or_else(invalid)?;
+    if number == 0 {
+        return Err(format!(
+            "invalid duration {text:?}: must be longer than zero"
+        ));
+    }
+    let seconds = number.checked_mul(unit_seconds).ok_or_else(|| {
+        format!(
+            "invalid duration {text:?}: too long, at most {} seconds",
+            u64::MAX
+        )
+    })?;
     Ok(Duration::from_secs(seconds))
 }
 
@@ -68,6 +75,16 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn duration_errors_name_the_rule() {
+        let zero = parse_duration("0s").unwrap_err();
+        assert_eq!(zero, "invalid duration \"0s\": must be longer than zero");
+        let huge = parse_duration("999999999999999999d").unwrap_err();
+        assert!(huge.contains("too long"), "{huge}");
+        let unit = parse_duration("5w").unwrap_err();
+        assert!(unit.contains("expected a number and a unit"), "{unit}");
     }
 
     #[test]

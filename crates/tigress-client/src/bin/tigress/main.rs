@@ -223,6 +223,8 @@ async fn run(cli: Cli, output: &Output) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Init { relay } => {
+            // A bad URL leaves no half-made home behind.
+            tigress_client::check_relay_url(&relay)?;
             let device = Device::open(&home)?;
             let address = match read_ca(cli.ca_file.as_deref())? {
                 Some(ca) => device.register_with_ca(&relay, &ca).await?,
