@@ -148,8 +148,9 @@ pub trait Storage: Send + Sync + 'static {
     /// destination and client message id stores nothing and returns the first envelope's id.
     ///
     /// Envelopes become visible to [`Storage::fetch`] in the order of their ids, so that a
-    /// reader who has seen id N never later finds a new envelope below N. Subscriptions rely on
-    /// it to read only what is newer than what they sent.
+    /// reader who has seen id N never later finds a new envelope below N, and only once they
+    /// are on disk, so that no device receives an envelope that a crash could take back.
+    /// Subscriptions rely on the order to read only what is newer than what they sent.
     async fn enqueue(
         &self,
         destination: Uuid,

@@ -2,6 +2,7 @@
 //! all jobs queued during the previous flush with a single `fsync`. Sends are jobs too: the
 //! thread queues every waiting envelope in one transaction before that flush.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
@@ -124,6 +125,16 @@ fn commit(trees: &QueueTrees, latency: &Histogram, batch: Vec<Job>) {
     );
     if let Err(error) = &flushed {
         tracing::error!(%error, waiters, "flush to disk failed");
+    } else {
+        // Ids grow in commit order, so the batch's highest id bounds everything on disk.
+        let newest = outcomes
+            .iter()
+            .filter_map(|outcome| outcome.as_ref().ok())
+            .map(|enqueued| enqueued.envelope_id)
+            .max();
+        if let Some(newest) = newest {
+            trees.durable.fetch_max(newest, Ordering::SeqCst);
+        }
     }
 
     // A waiter whose call was cancelled has gone away; there is nothing to tell it.

@@ -6,6 +6,9 @@
 //! that arrive while it flushes and queues them in one transaction, which costs sled far less
 //! than one transaction per send.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use prost::Message;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -51,6 +54,9 @@ pub(super) struct QueueTrees {
     pub(super) queue: sled::Tree,
     pub(super) sent: sled::Tree,
     pub(super) usage: sled::Tree,
+    /// The highest envelope id known to be on disk. Fetches show no envelope above it, so a
+    /// device never receives an envelope that a crash could still take back.
+    pub(super) durable: Arc<AtomicU64>,
 }
 
 impl QueueTrees {
@@ -194,13 +200,20 @@ impl SledStorage {
             queue: self.queue.clone(),
             sent: self.sent.clone(),
             usage: self.usage.clone(),
+            durable: self.durable.clone(),
         };
-        trees.enqueue_all(vec![new]).pop().unwrap_or_else(|| {
+        let outcome = trees.enqueue_all(vec![new]).pop().unwrap_or_else(|| {
             Err(RelayError::Storage {
                 op: "queue an envelope",
                 message: "the batch returned no outcome".to_owned(),
             })
-        })
+        });
+        // Tests read what they queued at once, as if it had been flushed.
+        if let Ok(enqueued) = &outcome {
+            self.durable
+                .fetch_max(enqueued.envelope_id, Ordering::SeqCst);
+        }
+        outcome
     }
 
     pub(super) fn fetch_now(
@@ -211,7 +224,7 @@ impl SledStorage {
         max_bytes: usize,
     ) -> StorageResult<Fetched> {
         let start = queue_key(owner, after.saturating_add(1));
-        let end = queue_key(owner, u64::MAX);
+        let end = queue_key(owner, self.durable.load(Ordering::SeqCst));
         let mut fetched = Fetched::default();
         let mut bytes = 0usize;
         for entry in self.queue.range(start..=end) {

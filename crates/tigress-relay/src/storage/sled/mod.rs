@@ -21,6 +21,7 @@ mod keys;
 mod mailbox;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -100,6 +101,8 @@ pub struct SledStorage {
     usage: sled::Tree,
     sent: sled::Tree,
     challenges: sled::Tree,
+    /// See [`QueueTrees::durable`].
+    durable: Arc<AtomicU64>,
     device_locks: Vec<Mutex<()>>,
     flush_latency: Arc<Histogram>,
     flusher: GroupFlusher,
@@ -143,11 +146,15 @@ impl SledStorage {
 
         let tree = |name: &str| db.open_tree(name).map_err(sled_error);
         let flush_latency = Arc::new(Histogram::seconds());
+        // Every id sled hands out from now on is above this one, and everything queued before
+        // this open is on disk.
+        let durable = Arc::new(AtomicU64::new(db.generate_id().map_err(sled_error)?));
         let queue_trees = QueueTrees {
             db: db.clone(),
             queue: tree("queue")?,
             sent: tree("sent")?,
             usage: tree("usage")?,
+            durable: durable.clone(),
         };
         Ok(Self {
             devices: tree("devices")?,
@@ -156,6 +163,7 @@ impl SledStorage {
             usage: queue_trees.usage.clone(),
             sent: queue_trees.sent.clone(),
             challenges: tree("challenges")?,
+            durable,
             device_locks: (0..DEVICE_LOCKS).map(|_| Mutex::new(())).collect(),
             flusher: GroupFlusher::start(queue_trees, flush_latency.clone())
                 .map_err(OpenError::Flusher)?,

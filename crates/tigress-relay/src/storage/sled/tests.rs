@@ -73,9 +73,27 @@ fn batch_outcomes_are_per_envelope() {
         queue: storage.queue.clone(),
         sent: storage.sent.clone(),
         usage: storage.usage.clone(),
+        durable: storage.durable.clone(),
     };
 
     let outcomes = trees.enqueue_all(vec![new(1), new(1), new(2), new(3)]);
+    assert!(
+        storage
+            .fetch_now(owner, 0, 10, 1 << 20)
+            .unwrap()
+            .envelopes
+            .is_empty(),
+        "envelopes showed before they were flushed"
+    );
+    let newest = outcomes
+        .iter()
+        .flatten()
+        .map(|enqueued| enqueued.envelope_id)
+        .max()
+        .unwrap();
+    storage
+        .durable
+        .fetch_max(newest, std::sync::atomic::Ordering::SeqCst);
 
     assert_eq!(outcomes.len(), 4);
     let first = outcomes[0].as_ref().unwrap();
