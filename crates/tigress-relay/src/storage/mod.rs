@@ -147,10 +147,10 @@ pub trait Storage: Send + Sync + 'static {
     /// than `quota` allows ([`RelayError::LimitExceeded`]). A repeat of the same source,
     /// destination and client message id stores nothing and returns the first envelope's id.
     ///
-    /// Envelopes become visible to [`Storage::fetch`] in the order of their ids, so that a
-    /// reader who has seen id N never later finds a new envelope below N, and only once they
-    /// are on disk, so that no device receives an envelope that a crash could take back.
-    /// Subscriptions rely on the order to read only what is newer than what they sent.
+    /// Envelopes become visible to [`Storage::fetch`] in the order of their ids: a reader who
+    /// has seen id N never later finds a new envelope below N. Subscriptions rely on that to
+    /// read only what is newer than what they sent. An envelope becomes visible only once it
+    /// is on disk, so no device receives an envelope that a crash could take back.
     async fn enqueue(
         &self,
         destination: Uuid,

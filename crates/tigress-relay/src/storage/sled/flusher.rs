@@ -90,7 +90,7 @@ impl Drop for GroupFlusher {
     }
 }
 
-/// Queues the batch's envelopes in one transaction, flushes once, and answers every job.
+/// Queues the batch's envelopes in one transaction, flushes once, and replies to every job.
 fn commit(trees: &QueueTrees, latency: &Histogram, batch: Vec<Job>) {
     let mut flush_waiters = Vec::new();
     let mut envelopes = Vec::new();
