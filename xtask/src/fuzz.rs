@@ -17,12 +17,13 @@ use crate::e2e::process::target_dir;
 use crate::{cargo, run_command, workspace_root};
 
 /// The targets, in the order a run without a target name runs them.
-const TARGETS: [&str; 5] = [
+const TARGETS: [&str; 6] = [
     "share_message",
     "share_link",
     "key_signing_request",
     "key_import_request",
     "envelope",
+    "relay_request",
 ];
 
 /// Seconds each target runs without `--time`.

@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 
 mod envelope;
+mod relay;
 pub mod seeds;
 
 use std::str::FromStr;
@@ -22,18 +23,20 @@ use tigress_core::share::{ShareMessage, X509Policy};
 use tigress_core::x509::{certificate_pem, check_request, verify_certificate};
 
 pub use envelope::{envelope, open_envelope};
+pub use relay::{call_relay, relay_request};
 
 /// The code of one fuzz target: takes any bytes, and panics only on a bug.
 pub type Target = fn(&[u8]);
 
 /// The fuzz targets, by name: the name of the `fuzz/fuzz_targets/` file and of the folders of
 /// its corpus and saved inputs.
-pub const TARGETS: [(&str, Target); 5] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("share_message", share_message),
     ("share_link", share_link),
     ("key_signing_request", key_signing_request),
     ("key_import_request", key_import_request),
     ("envelope", envelope),
+    ("relay_request", relay_request),
 ];
 
 /// The subject common name that the key signing request target's policy expects.

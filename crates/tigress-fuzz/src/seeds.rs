@@ -66,6 +66,7 @@ pub fn seeds(target: &str, credentials: &[Vec<u8>]) -> anyhow::Result<Vec<Vec<u8
         "key_signing_request" => Ok(vec![authority.request_der.clone()]),
         "key_import_request" => Ok(vec![authority.certificate_der.clone()]),
         "envelope" => envelopes(&share_messages(credentials, authority)?),
+        "relay_request" => crate::relay::seeds(),
         _ => anyhow::bail!("unknown fuzz target {target:?}"),
     }
 }

@@ -95,6 +95,27 @@ fn envelope_seeds_decrypt() {
 }
 
 #[test]
+fn relay_seeds_are_accepted() {
+    let inputs = seeds::seeds("relay_request", &credentials()).unwrap();
+    assert_eq!(inputs.len(), 10);
+    for input in &inputs {
+        let code = tigress_fuzz::call_relay(input);
+        // The delete seed names another device on purpose.
+        let expected = if input[0] & 0x7f == 10 {
+            tigress_relay::fuzzing::Code::PermissionDenied
+        } else {
+            tigress_relay::fuzzing::Code::Ok
+        };
+        assert_eq!(code, Some(expected), "seed for call {}", input[0] & 0x7f);
+    }
+    let unauthenticated = [&[5u8][..], &inputs[4][1..]].concat();
+    assert_eq!(
+        tigress_fuzz::call_relay(&unauthenticated),
+        Some(tigress_relay::fuzzing::Code::Unauthenticated)
+    );
+}
+
+#[test]
 fn certificate_seed_verifies() {
     let authority = seeds::authority().unwrap();
     let verified = tigress_core::x509::verify_certificate(

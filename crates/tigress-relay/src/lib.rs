@@ -36,6 +36,8 @@
 mod auth;
 pub mod config;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod metrics;
 mod notify;
 mod rate_limit;
