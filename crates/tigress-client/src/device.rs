@@ -13,6 +13,7 @@ use tigress_core::{DeviceAddress, Durability, Store};
 use tigress_proto::relay::v1::{EcPreKey, KyberPreKey, RegisterDeviceRequest, SignedPreKey};
 use tokio::sync::OnceCell;
 
+use crate::clock::Clock;
 use crate::error::{ClientError, Result};
 use crate::records::{
     self, LINK, LinkRecord, OWNER_CA, OwnerCaRecord, PROFILE, Profile, REGISTRATION_DRAFT,
@@ -44,6 +45,8 @@ const FINGERPRINT_ITERATIONS: u32 = 5200;
 pub struct Device {
     pub(crate) home: PathBuf,
     pub(crate) store: Store,
+    /// The time expiry decisions read.
+    pub(crate) clock: Clock,
     relay: OnceCell<RelayConnection>,
     /// The throwaway devices of link shares opened so far, by folder, kept open so that one
     /// process never opens a store twice.
@@ -91,6 +94,7 @@ impl Device {
         Ok(Self {
             home,
             store,
+            clock: Clock::system(),
             relay: OnceCell::new(),
             links: Mutex::new(HashMap::new()),
         })
@@ -120,6 +124,19 @@ impl Device {
     /// Returns the home folder.
     pub fn home(&self) -> &Path {
         &self.home
+    }
+
+    /// Makes the device decide expiry by `clock` instead of the system clock, together with
+    /// the throwaway devices of its link shares. See [`Clock`] for the decisions it covers.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Returns the clock the device decides expiry by.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// Checks whether the device is registered with a relay.
@@ -336,9 +353,8 @@ impl Device {
         if let Some(device) = links.get(&record.folder) {
             return Ok(device.clone());
         }
-        let device = Arc::new(Device::open(
-            self.home.join(LINKS_FOLDER).join(&record.folder),
-        )?);
+        let device = Device::open(self.home.join(LINKS_FOLDER).join(&record.folder))?;
+        let device = Arc::new(device.with_clock(self.clock));
         links.insert(record.folder.clone(), device.clone());
         Ok(device)
     }

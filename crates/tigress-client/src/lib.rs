@@ -52,6 +52,7 @@
 
 #![deny(unsafe_code)]
 
+mod clock;
 mod device;
 mod error;
 mod event;
@@ -65,6 +66,7 @@ mod shares;
 mod sync;
 mod upkeep;
 
+pub use clock::Clock;
 pub use device::{DEFAULT_OWNER_CA_NAME, Device, DeviceInfo, ONE_TIME_PREKEY_BATCH};
 pub use error::{ClientError, Result};
 pub use event::Event;

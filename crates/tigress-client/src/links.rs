@@ -9,7 +9,7 @@
 
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tigress_core::Durability;
 use tigress_core::link::{ShareLink, claim_proof, identity_hash, share_id_for_secret};
@@ -159,11 +159,13 @@ impl Device {
             .await?;
         let identity_key = link_device.identity_key()?;
 
+        let now = self.clock.now();
         let mut record = new_share_record(
             share_id,
             Channel::Link,
             &display,
-            expires_at(SystemTime::now(), expires_in),
+            expires_at(now, expires_in),
+            now,
         );
         record.mode = record_content.mode;
         record.provisioning_information = record_content.provisioning_information;
@@ -271,11 +273,17 @@ impl Device {
 
         let outbox = {
             let txn = self.store.transaction();
-            txn.start_session(&link.to, &bundle, SystemTime::now(), &mut rand::rng())?;
+            let now = self.clock.now();
+            txn.start_session(&link.to, &bundle, now, &mut rand::rng())?;
             let own_identity = txn.local_identity()?.identity_key().serialize();
             let proof = claim_proof(&link.secret, &own_identity);
-            let mut record =
-                new_share_record(share_id, Channel::Link, &DisplayInformation::default(), 0);
+            let mut record = new_share_record(
+                share_id,
+                Channel::Link,
+                &DisplayInformation::default(),
+                0,
+                now,
+            );
             record.peer = link.to.to_string();
             set_state(&mut record, ShareState::Accepted);
             write_share(&txn, Role::Receiver, &record);

@@ -218,7 +218,7 @@ impl Device {
         content: OfferContent,
         expires_in: Duration,
     ) -> Result<ShareId> {
-        let now = SystemTime::now();
+        let now = self.clock.now();
         if to == self.address()? {
             return Err(ClientError::ShareToSelf {
                 address: to.to_string(),
@@ -234,6 +234,7 @@ impl Device {
                 Channel::Contact,
                 &display,
                 expires_at(now, expires_in),
+                now,
             );
             let outbox = send_offer(&txn, &to, &mut record, content)?;
             records::write(&txn, records::share_key(Role::Sender, &share_id), &record);
@@ -253,7 +254,7 @@ impl Device {
 
     /// Opens a session with `to` from a fetched bundle unless one exists.
     pub(crate) async fn ensure_session(&self, to: &DeviceAddress) -> Result<()> {
-        let now = SystemTime::now();
+        let now = self.clock.now();
         if self
             .store
             .transaction()
@@ -347,7 +348,7 @@ impl Device {
         let outbox = {
             let txn = device.store.transaction();
             let mut record = read_share(&txn, Role::Sender, &share_id)?;
-            let outbox = issue_certificate(&txn, &mut record, &ca, &share_id)?;
+            let outbox = issue_certificate(&txn, &mut record, &ca, &share_id, self.clock.now())?;
             write_share(&txn, Role::Sender, &record);
             txn.commit(Durability::Flushed)?;
             outbox
@@ -503,7 +504,7 @@ impl Device {
     fn check_not_expired(&self, share_id: &ShareId, role: Role) -> Result<()> {
         let txn = self.store.transaction();
         let mut record = read_share(&txn, role, share_id)?;
-        if !is_expired(&record, SystemTime::now()) {
+        if !is_expired(&record, self.clock.now()) {
             return Ok(());
         }
         let expired_at = rfc3339(record.expires_at_ms);
@@ -526,8 +527,9 @@ pub(crate) fn new_share_record(
     channel: Channel,
     display: &DisplayInformation,
     expires_at_ms: u64,
+    now: SystemTime,
 ) -> ShareRecord {
-    let now = millis(SystemTime::now());
+    let now = millis(now);
     ShareRecord {
         share_id: share_id.as_bytes().to_vec(),
         state: ShareState::Offered.name().to_owned(),
@@ -639,6 +641,7 @@ pub(crate) fn issue_certificate(
     record: &mut ShareRecord,
     ca: &tigress_core::x509::CertificateAuthority,
     share_id: &ShareId,
+    now: SystemTime,
 ) -> Result<OutboxRecord> {
     if record.mode()? != Some(ShareMode::Stateful) {
         return Err(ClientError::NotStateful {
@@ -657,7 +660,7 @@ pub(crate) fn issue_certificate(
         max_validity_seconds: x509.max_validity_seconds,
     };
     let checked = check_request(&x509.request_der, &policy, x509.requested_validity_seconds)?;
-    x509.certificate_der = ca.issue(&checked, x509.requested_validity_seconds)?;
+    x509.certificate_der = ca.issue(&checked, now, x509.requested_validity_seconds)?;
     let body = ShareBody::KeyImportRequest {
         certificate: x509.certificate_der.clone(),
     };

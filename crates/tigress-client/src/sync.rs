@@ -43,6 +43,8 @@ struct Context<'c> {
     source: DeviceAddress,
     /// The home's owner CA, for stateful shares approved automatically.
     owner_ca: Option<&'c CertificateAuthority>,
+    /// The time by the device's clock.
+    now: SystemTime,
 }
 
 impl Device {
@@ -151,7 +153,7 @@ impl Device {
 
     /// Moves every share whose offer expired to `expired`.
     fn expire_shares(&self) -> Result<Vec<Event>> {
-        let now = SystemTime::now();
+        let now = self.clock.now();
         let txn = self.store.transaction();
         let mut events = Vec::new();
         for (role, prefix) in [(Role::Sender, SENT_SHARE), (Role::Receiver, RECEIVED_SHARE)] {
@@ -236,7 +238,11 @@ impl Device {
         // From here the session has advanced, so the transaction commits even when the
         // message inside is rejected.
         txn.insert(processed_key, Vec::new());
-        let context = Context { source, owner_ca };
+        let context = Context {
+            source,
+            owner_ca,
+            now: self.clock.now(),
+        };
         let applied = ShareMessage::decode_padded(&plaintext)
             .map_err(ClientError::from)
             .and_then(|message| apply(&txn, &context, message));
@@ -373,7 +379,7 @@ fn receive_offer(
     };
 
     let Some(mut record) = existing else {
-        let record = new_received(share_id, &from, Channel::Contact, &offer);
+        let record = new_received(share_id, &from, Channel::Contact, &offer, context.now);
         write_share(txn, Role::Receiver, &record);
         tracing::info!(share = %share_id, peer = %from, "share offer received");
         return Ok(vec![offered]);
@@ -395,7 +401,7 @@ fn receive_offer(
         &share_id,
         offer.mode,
     )?;
-    let filled = new_received(share_id, &from, Channel::Link, &offer);
+    let filled = new_received(share_id, &from, Channel::Link, &offer, context.now);
     record.mode = filled.mode;
     record.display = filled.display;
     record.provisioning_information = filled.provisioning_information;
@@ -421,8 +427,9 @@ fn new_received(
     from: &str,
     channel: Channel,
     offer: &ShareOffer,
+    now: SystemTime,
 ) -> ShareRecord {
-    let now = crate::shares::millis(SystemTime::now());
+    let now = crate::shares::millis(now);
     let x509 = offer.x509_policy.as_ref().map(|policy| X509Record {
         ca_certificate: policy.ca_certificate.clone(),
         subject_common_name: policy.subject_common_name.clone(),
@@ -469,7 +476,7 @@ fn receive_claim(
         })?;
 
     let refusal = match record.state()? {
-        _ if is_expired(&record, SystemTime::now()) => {
+        _ if is_expired(&record, context.now) => {
             Some((ShareErrorCode::Expired, "the link share expired"))
         }
         ShareState::Offered => {
@@ -566,7 +573,7 @@ fn receive_signing_request(
         peer: peer.clone(),
     }];
     if let (true, Some(ca)) = (auto_approve, context.owner_ca) {
-        let _ = issue_certificate(txn, &mut record, ca, &share_id)?;
+        let _ = issue_certificate(txn, &mut record, ca, &share_id, context.now)?;
         events.push(Event::ImportIssued { share_id, peer });
     }
     write_share(txn, Role::Sender, &record);
@@ -595,7 +602,7 @@ fn receive_import(
         &certificate,
         &x509.ca_certificate,
         &x509.request_der,
-        SystemTime::now(),
+        context.now,
     ) {
         let reason = format!("key import request rejected: {error}");
         return fail(

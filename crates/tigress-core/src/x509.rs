@@ -25,13 +25,18 @@ use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::request::CertReq;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
-use x509_cert::time::Validity;
+use x509_cert::time::{Time, Validity};
 use zeroize::Zeroizing;
 
 use crate::share::X509Policy;
 
 /// How long an owner CA certificate is valid: ten years.
 pub const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// How far in the future a certificate's validity may start and still pass
+/// [`verify_certificate`]: a day. The sender's device stamps the start by its own clock, which
+/// may run hours ahead of the receiver's. The end of validity gets no such slack.
+pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(24 * 3600);
 
 /// The reason a request or certificate was rejected, or could not be made.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -199,18 +204,28 @@ impl CertificateAuthority {
             .map_err(build_error("the CA certificate"))
     }
 
-    /// Issues a certificate for a checked request, valid from now for `validity_seconds`.
+    /// Issues a certificate for a checked request, valid from `now` for `validity_seconds`.
     ///
     /// # Errors
     ///
-    /// [`X509Error::Build`] when the certificate cannot be built.
+    /// [`X509Error::Build`] when the certificate cannot be built, for example when the
+    /// validity ends past what an X.509 time can hold.
     pub fn issue(
         &self,
         request: &CheckedRequest,
+        now: SystemTime,
         validity_seconds: u64,
     ) -> Result<Vec<u8>, X509Error> {
-        let validity = Validity::from_now(Duration::from_secs(validity_seconds))
-            .map_err(build_error("the validity"))?;
+        let not_after = now
+            .checked_add(Duration::from_secs(validity_seconds))
+            .ok_or_else(|| X509Error::Build {
+                what: "the validity",
+                reason: format!("{validity_seconds} s from now is out of range"),
+            })?;
+        let validity = Validity {
+            not_before: Time::try_from(now).map_err(build_error("the validity"))?,
+            not_after: Time::try_from(not_after).map_err(build_error("the validity"))?,
+        };
         let profile = Profile::Leaf {
             issuer: self.certificate.tbs_certificate.subject.clone(),
             enable_key_agreement: false,
@@ -334,7 +349,8 @@ pub fn check_request(
 }
 
 /// Verifies a certificate received in a key import request: issued and signed by the CA in
-/// `ca_der`, valid at `now`, and for the public key of the request in `request_der`.
+/// `ca_der`, valid at `now` (its start may lie up to [`CLOCK_SKEW_ALLOWANCE`] after `now`),
+/// and for the public key of the request in `request_der`.
 ///
 /// # Errors
 ///
@@ -374,7 +390,10 @@ pub fn verify_certificate(
 
     let not_before = tbs.validity.not_before.to_system_time();
     let not_after = tbs.validity.not_after.to_system_time();
-    if now < not_before || now > not_after {
+    let starts_too_late = not_before
+        .duration_since(now)
+        .is_ok_and(|ahead| ahead > CLOCK_SKEW_ALLOWANCE);
+    if starts_too_late || now > not_after {
         return Err(X509Error::NotValidNow {
             not_before: tbs.validity.not_before.to_string(),
             not_after: tbs.validity.not_after.to_string(),

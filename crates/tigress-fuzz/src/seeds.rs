@@ -44,7 +44,7 @@ fn make_authority() -> anyhow::Result<Authority> {
     };
     let checked = check_request(&request.request_der, &policy, 24 * 3600)?;
     Ok(Authority {
-        certificate_der: ca.issue(&checked, 24 * 3600)?,
+        certificate_der: ca.issue(&checked, std::time::SystemTime::now(), 24 * 3600)?,
         ca_der: policy.ca_certificate,
         request_der: request.request_der,
     })

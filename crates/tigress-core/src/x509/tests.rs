@@ -23,7 +23,7 @@ fn issued_certificate_verifies() {
     let ca = CertificateAuthority::generate("tigress owner CA").unwrap();
     let request = KeyRequest::generate("Front door").unwrap();
     let checked = check_request(&request.request_der, &policy(&ca), 3600).unwrap();
-    let certificate = ca.issue(&checked, 3600).unwrap();
+    let certificate = ca.issue(&checked, SystemTime::now(), 3600).unwrap();
 
     verify_certificate(
         &certificate,
@@ -122,7 +122,7 @@ fn certificate_from_another_ca_is_rejected() {
     let checked = check_request(&request.request_der, &policy(&ca), 60).unwrap();
     let ca_der = ca.certificate_der().unwrap();
 
-    let forged = impostor.issue(&checked, 60).unwrap();
+    let forged = impostor.issue(&checked, SystemTime::now(), 60).unwrap();
     let error =
         verify_certificate(&forged, &ca_der, &request.request_der, SystemTime::now()).unwrap_err();
     assert_eq!(
@@ -132,7 +132,7 @@ fn certificate_from_another_ca_is_rejected() {
         }
     );
 
-    let foreign = stranger.issue(&checked, 60).unwrap();
+    let foreign = stranger.issue(&checked, SystemTime::now(), 60).unwrap();
     let error =
         verify_certificate(&foreign, &ca_der, &request.request_der, SystemTime::now()).unwrap_err();
     assert!(matches!(error, X509Error::Issuer { .. }), "{error}");
@@ -144,7 +144,7 @@ fn certificate_for_another_key_is_rejected() {
     let mine = KeyRequest::generate("Front door").unwrap();
     let theirs = KeyRequest::generate("Front door").unwrap();
     let checked = check_request(&theirs.request_der, &policy(&ca), 60).unwrap();
-    let certificate = ca.issue(&checked, 60).unwrap();
+    let certificate = ca.issue(&checked, SystemTime::now(), 60).unwrap();
     let error = verify_certificate(
         &certificate,
         &ca.certificate_der().unwrap(),
@@ -160,7 +160,7 @@ fn expired_certificate_is_rejected() {
     let ca = CertificateAuthority::generate("CA").unwrap();
     let request = KeyRequest::generate("Front door").unwrap();
     let checked = check_request(&request.request_der, &policy(&ca), 60).unwrap();
-    let certificate = ca.issue(&checked, 60).unwrap();
+    let certificate = ca.issue(&checked, SystemTime::now(), 60).unwrap();
     let later = SystemTime::now() + Duration::from_secs(3600);
     let error = verify_certificate(
         &certificate,
@@ -170,6 +170,50 @@ fn expired_certificate_is_rejected() {
     )
     .unwrap_err();
     assert!(matches!(error, X509Error::NotValidNow { .. }), "{error}");
+}
+
+/// Issues a 60-second certificate whose validity starts `ahead` after now, as a sender whose
+/// clock runs ahead does, and verifies it now.
+fn verify_issued_ahead(ahead: Duration) -> Result<(), X509Error> {
+    let ca = CertificateAuthority::generate("CA").unwrap();
+    let request = KeyRequest::generate("Front door").unwrap();
+    let checked = check_request(&request.request_der, &policy(&ca), 60).unwrap();
+    let certificate = ca.issue(&checked, SystemTime::now() + ahead, 60).unwrap();
+    verify_certificate(
+        &certificate,
+        &ca.certificate_der().unwrap(),
+        &request.request_der,
+        SystemTime::now(),
+    )
+}
+
+#[test]
+fn certificate_hours_ahead_is_accepted() {
+    verify_issued_ahead(Duration::from_secs(5 * 3600)).unwrap();
+}
+
+#[test]
+fn certificate_beyond_allowance_is_rejected() {
+    let error = verify_issued_ahead(CLOCK_SKEW_ALLOWANCE + Duration::from_secs(3600)).unwrap_err();
+    assert!(matches!(error, X509Error::NotValidNow { .. }), "{error}");
+}
+
+#[test]
+fn out_of_range_validity_fails() {
+    let ca = CertificateAuthority::generate("CA").unwrap();
+    let request = KeyRequest::generate("Front door").unwrap();
+    let checked = check_request(&request.request_der, &policy(&ca), 60).unwrap();
+    let error = ca.issue(&checked, SystemTime::now(), u64::MAX).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            X509Error::Build {
+                what: "the validity",
+                ..
+            }
+        ),
+        "{error}"
+    );
 }
 
 #[test]
