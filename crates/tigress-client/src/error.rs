@@ -132,12 +132,14 @@ pub enum ClientError {
     },
 
     /// The share's credential is not on the device.
-    #[error("share {share_id} is {state}: accept it before exporting its credential")]
+    #[error("share {share_id} is {state}: {next}")]
     NotProvisioned {
         /// The share id.
         share_id: ShareId,
         /// Its state.
         state: &'static str,
+        /// The step that brings the credential, or the reason none will come.
+        next: &'static str,
     },
 
     /// The share was stored and encrypted, but the relay did not take it yet.
@@ -179,7 +181,7 @@ pub enum ClientError {
     X509(#[from] tigress_core::x509::X509Error),
 
     /// The share's offer expired.
-    #[error("share {share_id} expired at {expired_at}")]
+    #[error("share {share_id} expired at {expired_at}: ask the sender to share it again")]
     ShareExpired {
         /// The share id.
         share_id: ShareId,

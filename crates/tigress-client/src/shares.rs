@@ -441,10 +441,22 @@ impl Device {
         let device = self.locate(&share_id, Role::Receiver, "export")?;
         let record = read_share(&device.store.transaction(), Role::Receiver, &share_id)?;
         let state = record.state()?;
-        if !matches!(state, ShareState::Provisioned | ShareState::Completed) {
+        let next = match state {
+            ShareState::Provisioned | ShareState::Completed => None,
+            ShareState::Offered => Some("accept it before exporting its credential"),
+            ShareState::Accepted | ShareState::SigningRequested | ShareState::ImportIssued => {
+                Some("its credential arrives with the sender's reply; run `tigress sync`")
+            }
+            ShareState::Declined
+            | ShareState::Cancelled
+            | ShareState::Expired
+            | ShareState::Failed => Some("it ended without a credential to export"),
+        };
+        if let Some(next) = next {
             return Err(ClientError::NotProvisioned {
                 share_id,
                 state: state.name(),
+                next,
             });
         }
         match (record.mode()?, record.x509) {

@@ -1,7 +1,8 @@
 //! The bad-input table of the `tigress` CLI. Every command runs as a separate process with a
 //! malformed, unknown or missing argument, and each row asserts the exit status and the error
-//! line. After the table, neither device's shares may have changed, and no failed command may
-//! have left a home or an exported file behind.
+//! line. Some rows act on a share that was cancelled or that expired before the table. After
+//! the table, neither device's shares may have changed, and no failed command may have left a
+//! home or an exported file behind.
 
 // Test helpers outside #[test] functions fail the test by unwrapping, like the tests do.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -9,6 +10,7 @@
 mod support;
 
 use std::path::Path;
+use std::time::Duration;
 
 use support::TestRelay;
 use tokio::process::Command;
@@ -51,6 +53,19 @@ async fn shares(home: &Path) -> (String, String) {
     )
 }
 
+/// Returns the expiry time that `home`'s inbox shows for `share`, as RFC 3339.
+async fn expiry_of(home: &Path, share: &str) -> String {
+    let inbox: serde_json::Value =
+        serde_json::from_str(&ok(home, &["--json", "inbox"]).await).unwrap();
+    let entry = inbox["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["share_id"] == share)
+        .unwrap();
+    tigress_client::format_time(entry["expires_at_ms"].as_u64().unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_bad_input_table() {
     let mut relay = TestRelay::start().await;
@@ -63,7 +78,18 @@ async fn cli_bad_input_table() {
         .display()
         .to_string();
     let share = ok(&alice_home, &["share", "--to", &bob, &credential]).await;
+    let cancelled = ok(&alice_home, &["share", "--to", &bob, &credential]).await;
+    let expired = ok(
+        &alice_home,
+        &["share", "--to", &bob, &credential, "--expires", "1s"],
+    )
+    .await;
     ok(&bob_home, &["sync"]).await;
+    ok(&alice_home, &["cancel", &cancelled]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    ok(&bob_home, &["sync"]).await;
+    ok(&alice_home, &["sync"]).await;
+    let expired_at = expiry_of(&bob_home, &expired).await;
     let before = (shares(&alice_home).await, shares(&bob_home).await);
 
     let missing_file = folder.path().join("missing").display().to_string();
@@ -90,8 +116,14 @@ async fn cli_bad_input_table() {
         ("accept: malformed link", b, vec!["accept", "tigress://share?relay=http%3A%2F%2Fx&to=bob#a.b"], FAILED, "invalid share link: the to parameter is not an address UUID.DEVICE".to_owned()),
         ("export: unknown share", b, vec!["export", unknown_share, "--out", &out], FAILED, unknown_share_text.to_owned()),
         ("export: not accepted yet", b, vec!["export", &share, "--out", &out], FAILED, format!("share {share} is offered: accept it before exporting its credential")),
+        ("export: cancelled share", b, vec!["export", &cancelled, "--out", &out], FAILED, format!("share {cancelled} is cancelled: it ended without a credential to export")),
+        ("accept: cancelled share", b, vec!["accept", &cancelled], FAILED, format!("share {cancelled} is cancelled: accept is not allowed now")),
+        ("accept: expired share", b, vec!["accept", &expired], FAILED, format!("share {expired} expired at {expired_at}: ask the sender to share it again")),
         ("decline: unknown share", b, vec!["decline", unknown_share], FAILED, unknown_share_text.to_owned()),
+        ("decline: expired share", b, vec!["decline", &expired], FAILED, format!("share {expired} is expired: decline is not allowed now")),
         ("cancel: unknown share", a, vec!["cancel", unknown_share], FAILED, unknown_share_text.to_owned()),
+        ("cancel: cancelled share", a, vec!["cancel", &cancelled], FAILED, format!("share {cancelled} is cancelled: cancel is not allowed now")),
+        ("cancel: expired share", a, vec!["cancel", &expired], FAILED, format!("share {expired} is expired: cancel is not allowed now")),
         ("approve: unknown share", a, vec!["approve", unknown_share], FAILED, unknown_share_text.to_owned()),
         ("verify: malformed address", a, vec!["verify", "not-an-address"], INVALID_ARGUMENTS, "invalid value 'not-an-address' for '<ADDRESS>': invalid address \"not-an-address\": expected UUID.DEVICE, for example 0f8e2c1a-5b7d-4e7a-9c3b-2d1e0f9a8b7c.1 (see `tigress --help`)".to_owned()),
         ("trust: unknown address", a, vec!["trust", unknown_address], FAILED, format!("unknown address {unknown_address}: it is not registered on the relay")),
