@@ -6,8 +6,14 @@
 //! poll; [`run_now`] polls it once and reports [`Error::StorePending`] if it ever does not. The
 //! functions here are therefore plain blocking calls that an async caller can make between
 //! `.await`s without its own future losing `Send`.
+//!
+//! [`run_now`] also turns a panic inside libsignal into [`Error::ProtocolPanic`]. With overflow
+//! checks on (debug builds), a Signal message whose post-quantum ratchet part claims epoch 0
+//! makes libsignal's SPQR code subtract below zero, and a message from the network must never
+//! bring the device down.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::time::SystemTime;
 
 use futures_util::FutureExt as _;
@@ -170,7 +176,21 @@ impl From<&CiphertextMessage> for CiphertextKind {
     }
 }
 
-/// Completes a libsignal store future that never waits, in one poll.
+/// Completes a libsignal store future that never waits, in one poll, and reports a panic
+/// inside it as an error.
 fn run_now<F: Future>(op: &'static str, future: F) -> Result<F::Output> {
-    future.now_or_never().ok_or(Error::StorePending { op })
+    // What the future wrote before a panic stays in the caller's transaction, which the error
+    // tells the caller not to commit. The SDK drops it.
+    let polled = std::panic::catch_unwind(AssertUnwindSafe(|| future.now_or_never()));
+    match polled {
+        Ok(Some(output)) => Ok(output),
+        Ok(None) => Err(Error::StorePending { op }),
+        Err(_) => {
+            tracing::warn!(
+                op,
+                "libsignal panicked on its input; the input was rejected"
+            );
+            Err(Error::ProtocolPanic { op })
+        }
+    }
 }

@@ -212,6 +212,14 @@ pub enum Error {
         /// The libsignal operation.
         op: &'static str,
     },
+
+    /// libsignal panicked on a message or bundle, which only malformed input has been seen to
+    /// cause. Do not commit the transaction that the call used.
+    #[error("libsignal failed in {op} on malformed input")]
+    ProtocolPanic {
+        /// The libsignal operation.
+        op: &'static str,
+    },
 }
 
 impl Error {
