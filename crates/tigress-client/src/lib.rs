@@ -64,6 +64,8 @@ mod records;
 mod relay;
 mod shares;
 mod sync;
+#[cfg(test)]
+mod testing;
 mod upkeep;
 
 pub use clock::Clock;

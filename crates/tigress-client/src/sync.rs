@@ -6,7 +6,7 @@
 //! and a "processed" marker for its client message id commit in one transaction, and the SDK
 //! acknowledges it to the relay only after that commit is on disk.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tigress_core::link::verify_claim;
 use tigress_core::share::state::{Channel, Role, ShareInput, ShareState};
@@ -28,6 +28,12 @@ use crate::shares::{
     OfferContent, agree, is_expired, issue_certificate, message, send_offer, set_state, transition,
     transition_with_mode, wipe_secrets, write_share,
 };
+
+/// How long the processed marker of an envelope stays after the relay acknowledged it: a day.
+/// The relay's sled database writes an acknowledgement to disk within half a second, and a
+/// copy that a relay crash brings back in that window must still find the marker. After that
+/// the marker would only grow the store.
+const MARKER_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// The decision on an envelope after trying to process it.
 enum Outcome {
@@ -97,6 +103,7 @@ impl Device {
 
     /// Syncs this device's own mailbox.
     async fn sync_mailbox(&self, owner_ca: Option<&CertificateAuthority>) -> Result<Vec<Event>> {
+        self.prune_processed()?;
         let mut events = self.expire_shares()?;
         events.extend(self.flush_outbox().await?);
         let address = self.profile()?.address;
@@ -126,11 +133,16 @@ impl Device {
     ) -> Result<(Vec<Event>, usize)> {
         let mut events = Vec::new();
         let mut acknowledged = Vec::with_capacity(envelopes.len());
+        let mut markers = Vec::with_capacity(envelopes.len());
         let mut kept_on_relay = 0usize;
         for envelope in envelopes {
             match self.process(envelope, owner_ca)? {
                 Outcome::Done(found) => {
                     acknowledged.push(envelope.id);
+                    markers.push(records::processed_key(
+                        &envelope.client_message_id,
+                        &envelope.source,
+                    ));
                     events.extend(found);
                 }
                 Outcome::Keep(event) => {
@@ -147,8 +159,45 @@ impl Device {
                 .await?
                 .acknowledge(&address, acknowledged)
                 .await?;
+            self.stamp_acknowledged(markers)?;
         }
         Ok((events, kept_on_relay))
+    }
+
+    /// Records in the processed markers of acknowledged envelopes when the relay acknowledged
+    /// them, so that [`prune_processed`](Self::prune_processed) can remove them later.
+    fn stamp_acknowledged(&self, markers: Vec<Vec<u8>>) -> Result<()> {
+        let acknowledged_at = crate::shares::millis(self.clock.now()).to_be_bytes();
+        let txn = self.store.transaction();
+        for marker in markers {
+            txn.insert(marker, acknowledged_at.to_vec());
+        }
+        txn.commit(Durability::Buffered)?;
+        Ok(())
+    }
+
+    /// Removes the processed markers whose envelopes the relay acknowledged more than
+    /// [`MARKER_RETENTION`] ago. Markers of envelopes not yet acknowledged stay.
+    fn prune_processed(&self) -> Result<()> {
+        let now = crate::shares::millis(self.clock.now());
+        let retention = u64::try_from(MARKER_RETENTION.as_millis()).unwrap_or(u64::MAX);
+        let cutoff = now.saturating_sub(retention);
+        let txn = self.store.transaction();
+        let mut pruned = 0usize;
+        for (key, value) in txn.scan_prefix(records::PROCESSED)? {
+            let Ok(stamp) = <[u8; 8]>::try_from(value.as_slice()) else {
+                continue;
+            };
+            if u64::from_be_bytes(stamp) < cutoff {
+                txn.remove(key);
+                pruned += 1;
+            }
+        }
+        if pruned > 0 {
+            txn.commit(Durability::Buffered)?;
+            tracing::debug!(pruned, "old processed markers removed");
+        }
+        Ok(())
     }
 
     /// Moves every share whose offer expired to `expired`.
@@ -691,4 +740,103 @@ fn reply_error(
     };
     let _ = encrypt_to_outbox(txn, to, &message(share_id, body), OutboxPurpose::Plain)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use tigress_core::share::DisplayInformation;
+
+    use super::*;
+    use crate::clock::Clock;
+    use crate::shares::NewShare;
+    use crate::testing::relay;
+
+    fn processed_markers(device: &Device) -> usize {
+        device.store.scan_prefix(records::PROCESSED).unwrap().len()
+    }
+
+    /// Registers a sender and a receiver on `url`, and sends the receiver one offer.
+    async fn offered(
+        url: &str,
+        homes: &(tempfile::TempDir, tempfile::TempDir),
+    ) -> (Device, Device) {
+        let sender = Device::open(homes.0.path()).unwrap();
+        sender.register(url).await.unwrap();
+        let receiver = Device::open(homes.1.path()).unwrap();
+        let to = receiver.register(url).await.unwrap();
+        sender
+            .share(NewShare {
+                to,
+                credential: b"key".to_vec(),
+                display: DisplayInformation::default(),
+                expires_in: Duration::from_secs(3600),
+            })
+            .await
+            .unwrap();
+        (sender, receiver)
+    }
+
+    #[tokio::test]
+    async fn envelope_processed_before_a_crash_is_not_repeated() {
+        let (_data, url, _stop) = relay().await;
+        let homes = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (_sender, receiver) = offered(&url, &homes).await;
+
+        // The receiver decrypts and applies the offer and flushes, then stops before it
+        // acknowledges: what a kill between the two leaves on disk.
+        let address = receiver.profile().unwrap().address;
+        let page = receiver
+            .relay()
+            .await
+            .unwrap()
+            .fetch(&address)
+            .await
+            .unwrap();
+        assert_eq!(page.envelopes.len(), 1);
+        match receiver.process(&page.envelopes[0], None).unwrap() {
+            Outcome::Done(events) => assert_eq!(events.len(), 1, "{events:?}"),
+            Outcome::Keep(event) => panic!("the offer was kept: {event:?}"),
+        }
+        receiver.store.flush().unwrap();
+        drop(receiver);
+
+        let receiver = Device::open_existing(homes.1.path()).unwrap();
+        let events = receiver.sync().await.unwrap();
+        assert!(
+            events.is_empty(),
+            "the offer was processed again: {events:?}"
+        );
+        assert_eq!(receiver.received_shares().unwrap().len(), 1);
+        let page = receiver
+            .relay()
+            .await
+            .unwrap()
+            .fetch(&address)
+            .await
+            .unwrap();
+        assert!(page.envelopes.is_empty(), "the offer stayed on the relay");
+    }
+
+    #[tokio::test]
+    async fn markers_go_a_day_after_acknowledgement() {
+        let (_data, url, _stop) = relay().await;
+        let homes = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (_sender, receiver) = offered(&url, &homes).await;
+        assert_eq!(receiver.sync().await.unwrap().len(), 1);
+        assert_eq!(processed_markers(&receiver), 1);
+        drop(receiver);
+
+        let receiver = Device::open_existing(homes.1.path())
+            .unwrap()
+            .with_clock(Clock::ahead(MARKER_RETENTION - Duration::from_secs(3600)));
+        receiver.sync().await.unwrap();
+        assert_eq!(processed_markers(&receiver), 1, "a marker went too early");
+        drop(receiver);
+
+        let receiver = Device::open_existing(homes.1.path())
+            .unwrap()
+            .with_clock(Clock::ahead(MARKER_RETENTION + Duration::from_secs(3600)));
+        receiver.sync().await.unwrap();
+        assert_eq!(processed_markers(&receiver), 0);
+    }
 }

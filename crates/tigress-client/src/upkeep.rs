@@ -170,25 +170,8 @@ fn millis_of(duration: Duration) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use tigress_relay::{Limits, Relay, RelayConfig};
-
     use super::*;
-
-    async fn relay() -> (tempfile::TempDir, String, tokio::sync::oneshot::Sender<()>) {
-        let data = tempfile::tempdir().unwrap();
-        let config = RelayConfig {
-            data_dir: data.path().to_owned(),
-            limits: Limits::without_rate_limits(),
-        };
-        let relay = Relay::open(config).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(relay.serve(listener, async {
-            let _ = stopped.await;
-        }));
-        (data, url, stop)
-    }
+    use crate::testing::relay;
 
     #[tokio::test]
     async fn low_prekey_counts_are_topped_up() {
