@@ -637,7 +637,7 @@ async fn bad_input_table() {
         bob: TestDevice::register(&relay, 2).await,
         relay,
     };
-    world
+    let queued = world
         .relay
         .mailbox()
         .await
@@ -647,7 +647,8 @@ async fn bad_input_table() {
             b"queued".to_vec(),
         )))
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     let challenge = world
         .relay
         .registration()
@@ -678,6 +679,27 @@ async fn bad_input_table() {
         world.snapshot().await,
         before,
         "a rejected call changed stored state"
+    );
+
+    // A replayed envelope is not an error: the relay answers with the first send's id.
+    let replayed = world
+        .relay
+        .mailbox()
+        .await
+        .send_envelope(world.alice.request(send_to(
+            &world.bob.address,
+            vec![1; 16],
+            b"replayed".to_vec(),
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(replayed.duplicate);
+    assert_eq!(replayed.envelope_id, queued.envelope_id);
+    assert_eq!(
+        world.snapshot().await,
+        before,
+        "a replayed envelope changed stored state"
     );
     world.relay.stop().await;
 }
