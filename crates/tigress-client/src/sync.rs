@@ -755,6 +755,13 @@ mod tests {
         device.store.scan_prefix(records::PROCESSED).unwrap().len()
     }
 
+    /// Fetches what the relay holds for `device`, without processing it.
+    async fn queued(device: &Device) -> Vec<Envelope> {
+        let address = device.profile().unwrap().address;
+        let relay = device.relay().await.unwrap();
+        relay.fetch(&address).await.unwrap().envelopes
+    }
+
     /// Registers a sender and a receiver on `url`, and sends the receiver one offer.
     async fn offered(
         url: &str,
@@ -784,16 +791,9 @@ mod tests {
 
         // The receiver decrypts and applies the offer and flushes, then stops before it
         // acknowledges: what a kill between the two leaves on disk.
-        let address = receiver.profile().unwrap().address;
-        let page = receiver
-            .relay()
-            .await
-            .unwrap()
-            .fetch(&address)
-            .await
-            .unwrap();
-        assert_eq!(page.envelopes.len(), 1);
-        match receiver.process(&page.envelopes[0], None).unwrap() {
+        let envelopes = queued(&receiver).await;
+        assert_eq!(envelopes.len(), 1);
+        match receiver.process(&envelopes[0], None).unwrap() {
             Outcome::Done(events) => assert_eq!(events.len(), 1, "{events:?}"),
             Outcome::Keep(event) => panic!("the offer was kept: {event:?}"),
         }
@@ -807,14 +807,10 @@ mod tests {
             "the offer was processed again: {events:?}"
         );
         assert_eq!(receiver.received_shares().unwrap().len(), 1);
-        let page = receiver
-            .relay()
-            .await
-            .unwrap()
-            .fetch(&address)
-            .await
-            .unwrap();
-        assert!(page.envelopes.is_empty(), "the offer stayed on the relay");
+        assert!(
+            queued(&receiver).await.is_empty(),
+            "the offer stayed on the relay"
+        );
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ use tigress_proto::relay::v1::{
     AcknowledgeEnvelopesRequest, CreateChallengeRequest, DeleteMailboxRequest, EcPreKey,
     EnvelopeType, FetchEnvelopesRequest, GetPreKeyBundleRequest, GetPreKeyCountRequest,
     GetPreKeyCountResponse, RegisterDeviceRequest, RetractEnvelopeRequest, SendEnvelopeRequest,
-    SubscribeRequest, UploadPreKeysRequest,
+    SendEnvelopeResponse, SubscribeRequest, UploadPreKeysRequest,
 };
 use tonic::{Code, Request, Status};
 
@@ -76,6 +76,17 @@ impl World {
                 )
             }
         }
+    }
+
+    /// Sends `content` from Alice to Bob, always with the same client message id.
+    async fn send_to_bob(&self, content: &[u8]) -> SendEnvelopeResponse {
+        let request = send_to(&self.bob.address, vec![1; 16], content.to_vec());
+        let mut mailbox = self.relay.mailbox().await;
+        mailbox
+            .send_envelope(self.alice.request(request))
+            .await
+            .unwrap()
+            .into_inner()
     }
 
     /// Makes the call and returns its error status; a call that succeeds fails the test.
@@ -637,18 +648,7 @@ async fn bad_input_table() {
         bob: TestDevice::register(&relay, 2).await,
         relay,
     };
-    let queued = world
-        .relay
-        .mailbox()
-        .await
-        .send_envelope(world.alice.request(send_to(
-            &world.bob.address,
-            vec![1; 16],
-            b"queued".to_vec(),
-        )))
-        .await
-        .unwrap()
-        .into_inner();
+    let queued = world.send_to_bob(b"queued").await;
     let challenge = world
         .relay
         .registration()
@@ -682,18 +682,7 @@ async fn bad_input_table() {
     );
 
     // A replayed envelope is not an error: the relay answers with the first send's id.
-    let replayed = world
-        .relay
-        .mailbox()
-        .await
-        .send_envelope(world.alice.request(send_to(
-            &world.bob.address,
-            vec![1; 16],
-            b"replayed".to_vec(),
-        )))
-        .await
-        .unwrap()
-        .into_inner();
+    let replayed = world.send_to_bob(b"replayed").await;
     assert!(replayed.duplicate);
     assert_eq!(replayed.envelope_id, queued.envelope_id);
     assert_eq!(
