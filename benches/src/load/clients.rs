@@ -3,13 +3,10 @@
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use tigress_core::keys::registration_message;
 use tigress_core::{Durability, Store};
 use tigress_proto::relay::v1::mailbox_client::MailboxClient;
 use tigress_proto::relay::v1::registration_client::RegistrationClient;
-use tigress_proto::relay::v1::{
-    CreateChallengeRequest, KyberPreKey, RegisterDeviceRequest, SignedPreKey,
-};
+use tigress_proto::relay::v1::{CreateChallengeRequest, RegisterDeviceRequest};
 use tonic::Request;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
@@ -81,37 +78,11 @@ fn registration_request(challenge: Vec<u8>) -> anyhow::Result<RegisterDeviceRequ
     let folder = tempfile::tempdir().context("failed to create a key folder")?;
     let store = Store::open(folder.path())?;
     let mut rng = rand::rng();
-    let now = SystemTime::now();
 
     let txn = store.transaction();
-    let identity = txn.create_identity(&mut rng)?;
-    let signed = txn.generate_signed_prekey(now, &mut rng)?;
-    let last_resort = txn.generate_last_resort_kyber_prekey(now, &mut rng)?;
-    let registration_id = txn.local_registration_id()?;
+    let mut request = txn.create_registration(0, SystemTime::now(), &mut rng)?;
+    request.challenge_signature = txn.sign_registration(&challenge, &mut rng)?;
+    request.challenge = challenge;
     txn.commit(Durability::Buffered)?;
-
-    let identity_key = identity.identity_key().serialize().to_vec();
-    let challenge_signature = identity
-        .private_key()
-        .calculate_signature(&registration_message(&challenge, &identity_key), &mut rng)
-        .context("failed to sign the registration challenge")?
-        .to_vec();
-    Ok(RegisterDeviceRequest {
-        identity_key,
-        registration_id,
-        challenge,
-        challenge_signature,
-        signed_prekey: Some(SignedPreKey {
-            key_id: signed.id,
-            public_key: signed.public_key,
-            signature: signed.signature,
-        }),
-        kyber_last_resort_prekey: Some(KyberPreKey {
-            key_id: last_resort.id,
-            public_key: last_resort.public_key,
-            signature: last_resort.signature,
-        }),
-        one_time_prekeys: Vec::new(),
-        one_time_kyber_prekeys: Vec::new(),
-    })
+    Ok(request)
 }

@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use tigress_core::keys::registration_message;
 use tigress_core::libsignal_protocol::{Fingerprint, IdentityKey};
 use tigress_core::share::ShareId;
 use tigress_core::x509::{CertificateAuthority, certificate_pem};
 use tigress_core::{DeviceAddress, Durability, Store};
-use tigress_proto::relay::v1::{EcPreKey, KyberPreKey, RegisterDeviceRequest, SignedPreKey};
+use tigress_proto::relay::v1::RegisterDeviceRequest;
 use tokio::sync::OnceCell;
 
 use crate::clock::Clock;
@@ -192,10 +191,10 @@ impl Device {
         }
         let draft = self.registration_draft(one_time_prekeys)?;
         let connection = RelayConnection::connect(relay_url, ca_certificate_pem).await?;
-        let identity_key = draft.identity_key.clone();
         let response = connection
             .register(draft, |challenge| {
-                self.sign(&registration_message(challenge, &identity_key))
+                let txn = self.store.transaction();
+                Ok(txn.sign_registration(challenge, &mut rand::rng())?)
             })
             .await?;
 
@@ -388,18 +387,6 @@ impl Device {
     }
 
     /// Signs `message` with the identity key.
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
-        let identity = self.store.transaction().local_identity()?;
-        let signature = identity
-            .private_key()
-            .calculate_signature(message, &mut rand::rng())
-            .map_err(|error| tigress_core::Error::Key {
-                op: "sign the registration challenge",
-                source: error.into(),
-            })?;
-        Ok(signature.to_vec())
-    }
-
     /// Returns the keys prepared for registration, creating the identity and prekeys first if
     /// the store has none.
     fn registration_draft(&self, one_time_prekeys: usize) -> Result<RegisterDeviceRequest> {
@@ -408,40 +395,8 @@ impl Device {
             return Ok(draft);
         }
 
-        let mut rng = rand::rng();
-        let now = SystemTime::now();
-        let identity = txn.create_identity(&mut rng)?;
-        let signed = txn.generate_signed_prekey(now, &mut rng)?;
-        let last_resort = txn.generate_last_resort_kyber_prekey(now, &mut rng)?;
-        let one_time = txn.generate_one_time_prekeys(one_time_prekeys, &mut rng)?;
-        let one_time_kyber =
-            txn.generate_one_time_kyber_prekeys(one_time_prekeys, now, &mut rng)?;
-        let kyber = |key: tigress_core::prekeys::PublicSignedKey| KyberPreKey {
-            key_id: key.id,
-            public_key: key.public_key,
-            signature: key.signature,
-        };
-
-        let draft = RegisterDeviceRequest {
-            identity_key: identity.identity_key().serialize().to_vec(),
-            registration_id: txn.local_registration_id()?,
-            challenge: Vec::new(),
-            challenge_signature: Vec::new(),
-            signed_prekey: Some(SignedPreKey {
-                key_id: signed.id,
-                public_key: signed.public_key,
-                signature: signed.signature,
-            }),
-            kyber_last_resort_prekey: Some(kyber(last_resort)),
-            one_time_prekeys: one_time
-                .into_iter()
-                .map(|key| EcPreKey {
-                    key_id: key.id,
-                    public_key: key.public_key,
-                })
-                .collect(),
-            one_time_kyber_prekeys: one_time_kyber.into_iter().map(kyber).collect(),
-        };
+        let draft =
+            txn.create_registration(one_time_prekeys, SystemTime::now(), &mut rand::rng())?;
         records::write(&txn, REGISTRATION_DRAFT.to_vec(), &draft);
         txn.commit(Durability::Flushed)?;
         Ok(draft)

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use prost::Message;
 use tigress_core::Durability;
-use tigress_proto::relay::v1::{EcPreKey, KyberPreKey, SignedPreKey, UploadPreKeysRequest};
+use tigress_proto::relay::v1::{EcPreKey, KyberPreKey, UploadPreKeysRequest};
 
 use crate::device::{Device, ONE_TIME_PREKEY_BATCH};
 use crate::error::Result;
@@ -131,33 +131,18 @@ impl Device {
         request.one_time_prekeys = txn
             .generate_one_time_prekeys(report.one_time_prekeys, &mut rng)?
             .into_iter()
-            .map(|key| EcPreKey {
-                key_id: key.id,
-                public_key: key.public_key,
-            })
+            .map(EcPreKey::from)
             .collect();
         request.one_time_kyber_prekeys = txn
             .generate_one_time_kyber_prekeys(report.one_time_kyber_prekeys, now, &mut rng)?
             .into_iter()
-            .map(|key| KyberPreKey {
-                key_id: key.id,
-                public_key: key.public_key,
-                signature: key.signature,
-            })
+            .map(KyberPreKey::from)
             .collect();
         if report.rotated {
             let signed = txn.generate_signed_prekey(now, &mut rng)?;
             let last_resort = txn.generate_last_resort_kyber_prekey(now, &mut rng)?;
-            request.signed_prekey = Some(SignedPreKey {
-                key_id: signed.id,
-                public_key: signed.public_key,
-                signature: signed.signature,
-            });
-            request.kyber_last_resort_prekey = Some(KyberPreKey {
-                key_id: last_resort.id,
-                public_key: last_resort.public_key,
-                signature: last_resort.signature,
-            });
+            request.signed_prekey = Some(signed.into());
+            request.kyber_last_resort_prekey = Some(last_resort.into());
         }
         txn.commit(Durability::Flushed)?;
         Ok(request)

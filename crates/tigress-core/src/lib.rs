@@ -69,6 +69,7 @@ pub mod keys;
 pub mod link;
 pub mod mdoc;
 pub mod prekeys;
+mod registration;
 pub mod share;
 pub mod store;
 pub mod x509;

@@ -11,16 +11,14 @@ use std::time::SystemTime;
 
 use anyhow::Context as _;
 use prost::Message;
-use tigress_core::keys::registration_message;
 use tigress_core::{Durability, Store};
 use tigress_proto::relay::v1::keys_server::Keys;
 use tigress_proto::relay::v1::mailbox_server::Mailbox;
 use tigress_proto::relay::v1::registration_server::Registration;
 use tigress_proto::relay::v1::{
     AcknowledgeEnvelopesRequest, CreateChallengeRequest, DeleteMailboxRequest,
-    FetchEnvelopesRequest, GetPreKeyBundleRequest, GetPreKeyCountRequest, KyberPreKey,
-    RegisterDeviceRequest, RetractEnvelopeRequest, SendEnvelopeRequest, SignedPreKey,
-    SubscribeRequest, UploadPreKeysRequest,
+    FetchEnvelopesRequest, GetPreKeyBundleRequest, GetPreKeyCountRequest, RegisterDeviceRequest,
+    RetractEnvelopeRequest, SendEnvelopeRequest, SubscribeRequest, UploadPreKeysRequest,
 };
 use tokio::sync::watch;
 pub use tonic::Code;
@@ -191,36 +189,10 @@ async fn registration_request(
         .challenge;
 
     let mut rng = rand::rng();
-    let now = SystemTime::now();
     let txn = store.transaction();
-    let identity = txn.create_identity(&mut rng)?;
-    let signed = txn.generate_signed_prekey(now, &mut rng)?;
-    let kyber = txn.generate_last_resort_kyber_prekey(now, &mut rng)?;
-    let registration_id = txn.local_registration_id()?;
+    let mut request = txn.create_registration(0, SystemTime::now(), &mut rng)?;
+    request.challenge_signature = txn.sign_registration(&challenge, &mut rng)?;
+    request.challenge = challenge;
     txn.commit(Durability::Buffered)?;
-
-    let identity_key = identity.identity_key().serialize().to_vec();
-    let challenge_signature = identity
-        .private_key()
-        .calculate_signature(&registration_message(&challenge, &identity_key), &mut rng)
-        .context("failed to sign the challenge")?
-        .to_vec();
-    Ok(RegisterDeviceRequest {
-        identity_key,
-        registration_id,
-        challenge,
-        challenge_signature,
-        signed_prekey: Some(SignedPreKey {
-            key_id: signed.id,
-            public_key: signed.public_key,
-            signature: signed.signature,
-        }),
-        kyber_last_resort_prekey: Some(KyberPreKey {
-            key_id: kyber.id,
-            public_key: kyber.public_key,
-            signature: kyber.signature,
-        }),
-        one_time_prekeys: Vec::new(),
-        one_time_kyber_prekeys: Vec::new(),
-    })
+    Ok(request)
 }

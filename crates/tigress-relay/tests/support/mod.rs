@@ -129,28 +129,13 @@ impl DeviceKeys {
             .unwrap();
         txn.commit(Durability::Flushed).unwrap();
 
-        let kyber = |key: tigress_core::prekeys::PublicSignedKey| KyberPreKey {
-            key_id: key.id,
-            public_key: key.public_key,
-            signature: key.signature,
-        };
         Self {
             identity_key: identity.identity_key().serialize().to_vec(),
             registration_id,
-            signed_prekey: SignedPreKey {
-                key_id: signed.id,
-                public_key: signed.public_key,
-                signature: signed.signature,
-            },
-            kyber_last_resort_prekey: kyber(last_resort),
-            one_time_prekeys: one_time_prekeys
-                .into_iter()
-                .map(|key| EcPreKey {
-                    key_id: key.id,
-                    public_key: key.public_key,
-                })
-                .collect(),
-            one_time_kyber_prekeys: one_time_kyber_prekeys.into_iter().map(kyber).collect(),
+            signed_prekey: signed.into(),
+            kyber_last_resort_prekey: last_resort.into(),
+            one_time_prekeys: one_time_prekeys.into_iter().map(Into::into).collect(),
+            one_time_kyber_prekeys: one_time_kyber_prekeys.into_iter().map(Into::into).collect(),
             folder,
             store,
         }
