@@ -88,7 +88,7 @@ fn bench_establish<P: Party>(c: &mut Criterion, kind: &str, new: Factory<P>, pay
 }
 
 /// Establishes a session between two new parties for one benchmark, so that no benchmark
-/// sees the chain positions another left behind.
+/// starts from the chain positions another left behind.
 fn session<P: Party>(new: Factory<P>) -> RefCell<Session<P>> {
     let session = Session::establish(new().expect("alice"), new().expect("bob"));
     RefCell::new(session.expect("session"))

@@ -74,7 +74,7 @@ pub trait Party {
 }
 
 /// Returns the address of the `index`th peer of a benchmark, so that each new session has an
-/// address nobody used before.
+/// address that no earlier session used.
 pub fn peer_address(index: u64) -> DeviceAddress {
     DeviceAddress::primary(Uuid::from_u64_pair(0x7469_6772_6573_7300, index))
 }
@@ -86,9 +86,9 @@ pub struct Session<P> {
     pub alice: P,
     /// The responder.
     pub bob: P,
-    /// Alice's address as Bob knows it.
+    /// Alice's address in Bob's store.
     pub alice_address: DeviceAddress,
-    /// Bob's address as Alice knows it.
+    /// Bob's address in Alice's store.
     pub bob_address: DeviceAddress,
 }
 

@@ -3,15 +3,15 @@
 //! It starts a `tigress-relay` process on a loopback port and measures, in one run:
 //!
 //! 1. the no-op baseline: health checks from every client at once, the same tonic stack
-//!    answering a call that does no work;
-//! 2. durable sends alone: every client sends envelopes to the next and nobody reads them, for
+//!    serving a call that does no work;
+//! 2. durable sends alone: every client sends envelopes to the next and none reads them, for
 //!    sends per second and send latency, compared with the no-op rate;
 //! 3. durable sends with delivery: the same while every client drains its own mailbox through
 //!    a subscription and acknowledges, for the rate of the whole loop and send-to-delivery
 //!    latency;
 //! 4. whole stateless transfers through the SDK (bundle fetch, PQXDH, send, delivery,
 //!    decryption, acknowledgement, then acceptance and completion);
-//! 5. a deep queue: envelopes that nobody fetches, for the relay's memory as queues grow.
+//! 5. a deep queue: envelopes that no client fetches, for the relay's memory as queues grow.
 //!
 //! The last line of output is a summary for scripts:
 //! `load: clients=64 size=1024 sends_per_s=N noop_per_s=N ratio=R p99_ms=N`.

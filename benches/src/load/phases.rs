@@ -56,7 +56,7 @@ pub(crate) struct SendResult {
     pub(crate) delivery: Summary,
 }
 
-/// Runs `calls` health checks from every client at once: the same server stack answering a call
+/// Runs `calls` health checks from every client at once: the same server stack serving a call
 /// that does no work.
 pub(crate) async fn noop(clients: &[Client], calls: u64) -> anyhow::Result<Throughput> {
     let workers = clients.iter().map(|client| client.health.clone()).collect();
@@ -70,10 +70,8 @@ pub(crate) async fn noop(clients: &[Client], calls: u64) -> anyhow::Result<Throu
     .await
 }
 
-/// Sends `messages` envelopes of `size` bytes from every client to the next one while every
-/// client drains its own mailbox through a subscription.
-/// Sends `messages` envelopes from every client to the next, with nobody reading them: the
-/// rate of durable sends alone, like for like with the no-op calls.
+/// Sends `messages` envelopes of `size` bytes from every client to the next, and no client
+/// reads its mailbox: the rate of durable sends alone, like for like with the no-op calls.
 pub(crate) async fn send(
     clients: &[Client],
     messages: u64,
@@ -134,8 +132,8 @@ pub(crate) async fn deliver(
     })
 }
 
-/// Queues `total` envelopes of `size` bytes, spread over the clients' mailboxes, with nobody
-/// fetching them.
+/// Queues `total` envelopes of `size` bytes, spread over the clients' mailboxes, and fetches
+/// none of them.
 pub(crate) async fn queue(
     clients: &[Client],
     total: u64,

@@ -151,9 +151,9 @@ impl Drop for RelayProcess {
 /// A process's resident memory, in bytes.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Memory {
-    /// Resident now.
+    /// The resident memory now.
     pub(crate) rss: u64,
-    /// The most ever resident.
+    /// The peak resident memory.
     pub(crate) peak_rss: u64,
 }
 

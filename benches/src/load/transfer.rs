@@ -1,5 +1,5 @@
-//! Whole stateless transfers through the SDK: the sender fetches a new receiver's bundle, runs
-//! PQXDH, encrypts and sends the offer; the receiver syncs, decrypts and acknowledges it, then
+//! Whole stateless transfers through the SDK. The sender fetches a new receiver's bundle, runs
+//! PQXDH, encrypts and sends the offer. The receiver syncs, decrypts and acknowledges it, then
 //! accepts, and the sender syncs the completion acknowledgement.
 
 use std::sync::atomic::Ordering;

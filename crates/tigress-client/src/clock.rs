@@ -4,9 +4,9 @@
 //! on an offer or an invitation and the start of a certificate the sender issues. It decides
 //! when the receiver rejects an acceptance, when the sender moves a share to `expired` or
 //! rejects a late link claim, and whether the receiver's certificate is valid. By default it
-//! is the system clock. An app whose platform
-//! knows a better time (network time, a secure element's clock) can give the device its offset
-//! from the system clock with [`Device::with_clock`](crate::Device::with_clock).
+//! is the system clock. An app whose platform has a more trusted time source (network time, a
+//! secure element's clock) can give the device its offset from the system clock with
+//! [`Device::with_clock`](crate::Device::with_clock).
 
 use std::time::{Duration, SystemTime};
 

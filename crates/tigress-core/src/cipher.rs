@@ -179,8 +179,8 @@ impl From<&CiphertextMessage> for CiphertextKind {
 /// Completes a libsignal store future that never waits, in one poll, and reports a panic
 /// inside it as an error.
 fn run_now<F: Future>(op: &'static str, future: F) -> Result<F::Output> {
-    // What the future wrote before a panic stays in the caller's transaction, which the error
-    // tells the caller not to commit. The SDK drops it.
+    // What the future wrote before a panic stays in the caller's transaction. The error's
+    // documentation says not to commit it, and the SDK drops it.
     let polled = std::panic::catch_unwind(AssertUnwindSafe(|| future.now_or_never()));
     match polled {
         Ok(Some(output)) => Ok(output),

@@ -1,7 +1,7 @@
 //! The envelope target: a device decrypting an envelope from the relay and decoding the share
 //! message inside, as the SDK does for every envelope it fetches.
 //!
-//! Bob's store holds a session with Alice, and Carol holds a fresh session from Bob's bundle
+//! Bob's store has a session with Alice, and Carol has a fresh session from Bob's bundle
 //! whose first message Bob has not seen. The first byte of an input picks how Bob reads the
 //! rest: bit 0 a PreKey message (set) or a Signal message, bit 1 from Carol (set) or from
 //! Alice. Bob decrypts in a transaction that is never committed, so every input meets the same

@@ -5,9 +5,9 @@
 //! this crate replay every saved input (`fuzz/regressions/`) and every seed ([`seeds`])
 //! through them, so a crash once found stays fixed without a fuzzing toolchain.
 //!
-//! Each target also checks what must hold for the inputs that are accepted, so the fuzzer
-//! finds wrong results as well as panics: an accepted share message encodes back to the same
-//! padded bytes, and an accepted link prints back to the same text.
+//! Each target also checks a property of the inputs it accepts, so the fuzzer finds wrong
+//! results as well as panics. An accepted share message encodes back to the same padded bytes,
+//! and an accepted link prints back to the same text.
 
 #![deny(unsafe_code)]
 

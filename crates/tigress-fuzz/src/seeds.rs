@@ -107,7 +107,7 @@ pub fn write_all(out: &Path, credentials: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One share message of every kind, with an offer for each credential.
+/// Returns one share message of every kind, with an offer for each credential.
 fn share_messages(
     credentials: &[Vec<u8>],
     authority: &Authority,

@@ -681,7 +681,7 @@ async fn bad_input_table() {
         "a rejected call changed stored state"
     );
 
-    // A replayed envelope is not an error: the relay answers with the first send's id.
+    // A replayed envelope is not an error: the relay returns the first send's id.
     let replayed = world.send_to_bob(b"replayed").await;
     assert!(replayed.duplicate);
     assert_eq!(replayed.envelope_id, queued.envelope_id);

@@ -3,7 +3,7 @@
 //! checked after every step against a plain list per mailbox.
 //!
 //! Every case runs a real relay on a loopback port over a sled folder, so the cases are few
-//! and short; each restart reopens the same folder. Expiry runs the storage's sweep on that
+//! and short. Each restart reopens the same folder. Expiry runs the storage's sweep on that
 //! folder while the relay is stopped, with a time to live that ends between two sends of the
 //! case, so the model predicts exactly which envelopes and send records outlived it.
 
@@ -113,10 +113,29 @@ async fn mark() -> u64 {
     mark
 }
 
-/// The content of a send: sender, mailbox and message number, so a misdelivered or mixed-up
-/// envelope shows in the comparison.
+/// Returns the content of a send: sender, mailbox and message number, so a misdelivered or
+/// mixed-up envelope shows in the comparison.
 fn content(from: usize, to: usize, message: u8) -> Vec<u8> {
     format!("from {from} to {to} message {message}").into_bytes()
+}
+
+/// Fetches `device`'s whole mailbox as pairs of envelope id and content.
+async fn fetch(relay: &TestRelay, device: &TestDevice) -> Vec<(u64, Vec<u8>)> {
+    let request = device.request(FetchEnvelopesRequest {
+        address: device.address.clone(),
+        limit: 0,
+    });
+    let mut mailbox = relay.mailbox().await;
+    let envelopes = mailbox
+        .fetch_envelopes(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .envelopes;
+    envelopes
+        .into_iter()
+        .map(|envelope| (envelope.id, envelope.content))
+        .collect()
 }
 
 async fn run(steps: Vec<Step>, folder: &Path) {
@@ -174,23 +193,8 @@ async fn run(steps: Vec<Step>, folder: &Path) {
                 }
             }
             Step::Fetch { device } => {
-                let envelopes = relay
-                    .mailbox()
-                    .await
-                    .fetch_envelopes(devices[device].request(FetchEnvelopesRequest {
-                        address: devices[device].address.clone(),
-                        limit: 0,
-                    }))
-                    .await
-                    .unwrap()
-                    .into_inner()
-                    .envelopes;
-                let fetched: Vec<(u64, Vec<u8>)> = envelopes
-                    .into_iter()
-                    .map(|envelope| (envelope.id, envelope.content))
-                    .collect();
                 assert_eq!(
-                    fetched,
+                    fetch(&relay, &devices[device]).await,
                     model.queue(device),
                     "{context}: the mailbox differs from the model"
                 );
@@ -243,19 +247,12 @@ async fn run(steps: Vec<Step>, folder: &Path) {
         }
     }
 
-    for (device, queue) in model.queues.iter().enumerate() {
-        let envelopes = relay
-            .mailbox()
-            .await
-            .fetch_envelopes(devices[device].request(FetchEnvelopesRequest {
-                address: devices[device].address.clone(),
-                limit: 0,
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .envelopes;
-        assert_eq!(envelopes.len(), queue.len(), "device {device} at the end");
+    for (index, device) in devices.iter().enumerate() {
+        assert_eq!(
+            fetch(&relay, device).await,
+            model.queue(index),
+            "device {index} at the end"
+        );
     }
     relay.stop().await;
 }

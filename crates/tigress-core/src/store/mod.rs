@@ -304,7 +304,7 @@ fn database_file_exists(path: &Path) -> bool {
 
 /// Checks the store's format version, recording it in a new store.
 ///
-/// A store whose database file `existed` but holds no record at all is damaged: sled recovers
+/// A store whose database file `existed` but contains no record at all is damaged: sled recovers
 /// a truncated or overwritten file by dropping what it cannot read, which here was everything.
 /// Treating it as new would make a device forget its identity without a word.
 fn check_format_version(tree: &sled::Tree, path: &Path, existed: bool) -> Result<()> {

@@ -80,8 +80,8 @@ impl Transaction<'_> {
 }
 
 impl Store {
-    /// Brings the decoded sessions in line with a commit's `writes`: `decoded` holds the
-    /// records the transaction saved; any other written session key is dropped from the cache.
+    /// Brings the decoded sessions in line with a commit's `writes`. `decoded` contains the
+    /// records the transaction saved, and any other written session key leaves the cache.
     pub(super) fn update_session_cache(
         &self,
         writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
