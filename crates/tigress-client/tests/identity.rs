@@ -81,17 +81,20 @@ async fn changed_identity_holds_messages_until_trusted() {
             .await
             .unwrap();
 
-        let mut record = storage
-            .device(mallory.address().unwrap().uuid())
-            .await
-            .unwrap()
-            .unwrap();
+        let mut record = std::sync::Arc::unwrap_or_clone(
+            storage
+                .device(mallory.address().unwrap().uuid())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
         record.credential_hash = storage
             .device(bob_address.uuid())
             .await
             .unwrap()
             .unwrap()
-            .credential_hash;
+            .credential_hash
+            .clone();
         storage.delete_device(bob_address.uuid()).await.unwrap();
         let swapped = NewDevice {
             uuid: bob_address.uuid(),

@@ -5,6 +5,8 @@
 //! so there is nothing to guess), and compares hashes in constant time. An unknown UUID is
 //! compared against a fixed hash, so the time taken does not tell whether a device exists.
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
@@ -39,7 +41,7 @@ pub(crate) fn issue_credential(uuid: Uuid) -> IssuedCredential {
 #[derive(Clone, Debug)]
 pub(crate) struct Caller {
     pub(crate) uuid: Uuid,
-    pub(crate) record: DeviceRecord,
+    pub(crate) record: Arc<DeviceRecord>,
 }
 
 impl Caller {

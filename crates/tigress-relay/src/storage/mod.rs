@@ -8,6 +8,8 @@
 mod records;
 mod sled;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use tigress_proto::relay::v1::{EcPreKey, Envelope, KyberPreKey, SignedPreKey};
 use uuid::Uuid;
@@ -129,8 +131,9 @@ pub trait Storage: Send + Sync + 'static {
     /// Creates a device with its prekeys, durably.
     async fn create_device(&self, device: NewDevice) -> StorageResult<()>;
 
-    /// Reads a device record.
-    async fn device(&self, uuid: Uuid) -> StorageResult<Option<DeviceRecord>>;
+    /// Reads a device record. Every authenticated call reads one, so a backend may serve it from
+    /// a cache, as long as a changed or deleted device is never served from it.
+    async fn device(&self, uuid: Uuid) -> StorageResult<Option<Arc<DeviceRecord>>>;
 
     /// Replaces prekeys of a device and returns the counts afterwards, durably.
     async fn update_prekeys(&self, uuid: Uuid, update: PreKeyUpdate)

@@ -53,13 +53,15 @@ impl SledStorage {
             );
         }
         let encoded = device.record.encode_to_vec();
-        (&self.devices, &self.prekeys)
+        let created = (&self.devices, &self.prekeys)
             .transaction(|(devices, prekeys)| {
                 prekeys.apply_batch(&batch)?;
                 devices.insert(device.uuid.as_bytes(), encoded.as_slice())?;
                 Ok::<_, ConflictableTransactionError<RelayError>>(())
             })
-            .map_err(RelayError::from)
+            .map_err(RelayError::from);
+        self.device_cache.forget(device.uuid);
+        created
     }
 
     pub(super) fn read_device(&self, uuid: Uuid) -> StorageResult<Option<DeviceRecord>> {
@@ -85,7 +87,9 @@ impl SledStorage {
                 field: "address",
                 address: tigress_core::DeviceAddress::primary(uuid).to_string(),
             })?;
-        self.replace_prekeys(uuid, update, record)?;
+        let replaced = self.replace_prekeys(uuid, update, record);
+        self.device_cache.forget(uuid);
+        replaced?;
         self.count_prekeys(uuid)
     }
 
@@ -142,7 +146,7 @@ impl SledStorage {
         let prekeys = self.keys_with_prefix(&self.prekeys, uuid.as_bytes())?;
         let queued = self.keys_with_prefix(&self.queue, uuid.as_bytes())?;
         let sent = self.keys_with_prefix(&self.sent, uuid.as_bytes())?;
-        (
+        let deleted = (
             &self.devices,
             &self.prekeys,
             &self.queue,
@@ -163,7 +167,9 @@ impl SledStorage {
                 }
                 Ok::<_, ConflictableTransactionError<RelayError>>(())
             })
-            .map_err(RelayError::from)?;
+            .map_err(RelayError::from);
+        self.device_cache.forget(uuid);
+        deleted?;
         Ok(u32::try_from(queued.len()).unwrap_or(u32::MAX))
     }
 

@@ -13,7 +13,9 @@
 //! | `challenges` | challenge                                    | expiry in ms                     |
 //!
 //! A write is on disk before its call returns success, through a group commit ([`flusher`]).
+//! Device records are read through a bounded cache ([`cache`]), because every call reads one.
 
+mod cache;
 mod devices;
 mod flusher;
 mod format;
@@ -36,6 +38,7 @@ use super::{
     PreKeyUpdate, Storage, StorageResult, SweepReport, TakenBundle,
 };
 use crate::metrics::Histogram;
+use cache::{DEVICE_CACHE_RECORDS, DeviceCache, Lookup};
 use flusher::GroupFlusher;
 use mailbox::{NewEnvelope, QueueTrees};
 
@@ -104,6 +107,7 @@ pub struct SledStorage {
     /// See [`QueueTrees::durable`].
     durable: Arc<AtomicU64>,
     device_locks: Vec<Mutex<()>>,
+    device_cache: DeviceCache,
     flush_latency: Arc<Histogram>,
     flusher: GroupFlusher,
 }
@@ -165,6 +169,7 @@ impl SledStorage {
             challenges: tree("challenges")?,
             durable,
             device_locks: (0..DEVICE_LOCKS).map(|_| Mutex::new(())).collect(),
+            device_cache: DeviceCache::new(DEVICE_CACHE_RECORDS),
             flusher: GroupFlusher::start(queue_trees, flush_latency.clone())
                 .map_err(OpenError::Flusher)?,
             flush_latency,
@@ -204,8 +209,17 @@ impl Storage for SledStorage {
         self.flusher.flush().await
     }
 
-    async fn device(&self, uuid: Uuid) -> StorageResult<Option<DeviceRecord>> {
-        self.read_device(uuid)
+    async fn device(&self, uuid: Uuid) -> StorageResult<Option<Arc<DeviceRecord>>> {
+        let stamp = match self.device_cache.lookup(uuid) {
+            Lookup::Hit(record) => return Ok(Some(record)),
+            Lookup::Miss(stamp) => stamp,
+        };
+        let Some(record) = self.read_device(uuid)? else {
+            return Ok(None);
+        };
+        let record = Arc::new(record);
+        self.device_cache.fill(uuid, record.clone(), stamp);
+        Ok(Some(record))
     }
 
     async fn update_prekeys(
