@@ -30,9 +30,9 @@ use crate::shares::{
 };
 
 /// How long the processed marker of an envelope stays after the relay acknowledged it: a day.
-/// The relay's sled database writes an acknowledgement to disk within half a second, and a
-/// copy that a relay crash brings back in that window must still find the marker. After that
-/// the marker would only grow the store.
+/// A copy can still arrive after the acknowledgement, for example from a fetch that read the
+/// mailbox before the acknowledgement reached the relay, or from a relay whose storage lost a
+/// recent acknowledgement in a crash. After a day the marker would only grow the store.
 const MARKER_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// The decision on an envelope after trying to process it.

@@ -1,6 +1,7 @@
 //! Durability: the relay is killed with SIGKILL while clients send, once and then twenty times
 //! at random moments, and restarted on the same data folder each time. Every send that the
-//! relay acknowledged must be queued exactly once afterwards.
+//! relay acknowledged must be queued exactly once afterwards. A relay killed right after it
+//! answered acknowledgements must not deliver the acknowledged envelopes again.
 
 // Test helpers outside #[test] functions fail the test by unwrapping, like the tests do.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -237,6 +238,40 @@ async fn acknowledged_sends_survive_twenty_kills() {
     );
     let queued = drain(&relay.url, &receiver, &receiver_credential).await;
     check_exactly_once(&acknowledged, &queued);
+    relay.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledgements_survive_sigkill() {
+    let data = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(data.path());
+    let (receiver, receiver_credential) = register(&relay.url).await;
+    let (_, sender_credential) = register(&relay.url).await;
+    let mut mailbox = MailboxClient::new(channel(&relay.url).await);
+    for sequence in 0u8..50 {
+        let request = SendEnvelopeRequest {
+            destination: receiver.clone(),
+            client_message_id: vec![sequence; 16],
+            r#type: EnvelopeType::SignalMessage.into(),
+            content: vec![sequence; 64],
+        };
+        mailbox
+            .send_envelope(with_credential(request, &sender_credential))
+            .await
+            .unwrap();
+    }
+
+    let delivered = drain(&relay.url, &receiver, &receiver_credential).await;
+    assert_eq!(delivered.len(), 50);
+    relay.kill();
+
+    let relay = RelayProcess::start(data.path());
+    let again = drain(&relay.url, &receiver, &receiver_credential).await;
+    assert!(
+        again.is_empty(),
+        "{} acknowledged envelopes came back after the kill",
+        again.len()
+    );
     relay.kill();
 }
 

@@ -176,7 +176,7 @@ pub trait Storage: Send + Sync + 'static {
     /// Returns the ids among `envelope_ids` that are still queued in the mailbox.
     async fn still_queued(&self, owner: Uuid, envelope_ids: &[u64]) -> StorageResult<Vec<u64>>;
 
-    /// Deletes envelopes of a mailbox and returns how many existed.
+    /// Deletes envelopes of a mailbox, durably, and returns how many existed.
     async fn acknowledge(&self, owner: Uuid, envelope_ids: &[u64]) -> StorageResult<u32>;
 
     /// Returns what a mailbox holds.

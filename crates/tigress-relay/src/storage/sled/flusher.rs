@@ -1,6 +1,7 @@
 //! Group commit: every caller that needs its writes on disk queues a job, and one thread serves
-//! all jobs queued during the previous flush with a single `fsync`. Sends are jobs too: the
-//! thread queues every waiting envelope in one transaction before that flush.
+//! all jobs queued during the previous flush with a single `fsync`. Sends and acknowledgements
+//! are jobs too: the thread queues every waiting envelope in one transaction, and removes every
+//! acknowledged one in another, before that flush.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
@@ -8,7 +9,7 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use super::mailbox::{NewEnvelope, QueueTrees};
+use super::mailbox::{Acknowledgement, NewEnvelope, QueueTrees};
 use crate::error::RelayError;
 use crate::metrics::Histogram;
 use crate::storage::{Enqueued, StorageResult};
@@ -33,6 +34,42 @@ enum Job {
     Flush(oneshot::Sender<Result<(), String>>),
     /// Queue the envelope, then tell the waiter its outcome once it is on disk.
     Enqueue(NewEnvelope, oneshot::Sender<StorageResult<Enqueued>>),
+    /// Remove the envelopes, then tell the waiter how many were queued once that is on disk.
+    Acknowledge(Acknowledgement, oneshot::Sender<StorageResult<u32>>),
+}
+
+/// The jobs of one group commit, sorted by kind.
+#[derive(Default)]
+struct Batch {
+    flush_waiters: Vec<oneshot::Sender<Result<(), String>>>,
+    envelopes: Vec<NewEnvelope>,
+    send_waiters: Vec<oneshot::Sender<StorageResult<Enqueued>>>,
+    acknowledgements: Vec<Acknowledgement>,
+    acknowledge_waiters: Vec<oneshot::Sender<StorageResult<u32>>>,
+}
+
+impl Batch {
+    fn sort(jobs: Vec<Job>) -> Self {
+        let mut batch = Self::default();
+        for job in jobs {
+            match job {
+                Job::Flush(waiter) => batch.flush_waiters.push(waiter),
+                Job::Enqueue(envelope, waiter) => {
+                    batch.envelopes.push(envelope);
+                    batch.send_waiters.push(waiter);
+                }
+                Job::Acknowledge(acknowledgement, waiter) => {
+                    batch.acknowledgements.push(acknowledgement);
+                    batch.acknowledge_waiters.push(waiter);
+                }
+            }
+        }
+        batch
+    }
+
+    fn waiters(&self) -> usize {
+        self.flush_waiters.len() + self.send_waiters.len() + self.acknowledge_waiters.len()
+    }
 }
 
 impl GroupFlusher {
@@ -73,6 +110,13 @@ impl GroupFlusher {
         wait.await.map_err(|_| stopped())?
     }
 
+    /// Removes acknowledged envelopes and waits until that is on disk.
+    pub(super) async fn acknowledge(&self, acknowledgement: Acknowledgement) -> StorageResult<u32> {
+        let (done, wait) = oneshot::channel();
+        self.submit(Job::Acknowledge(acknowledgement, done))?;
+        wait.await.map_err(|_| stopped())?
+    }
+
     fn submit(&self, job: Job) -> StorageResult<()> {
         let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
         jobs.send(job).map_err(|_| stopped())
@@ -90,24 +134,28 @@ impl Drop for GroupFlusher {
     }
 }
 
-/// Queues the batch's envelopes in one transaction, flushes once, and replies to every job.
-fn commit(trees: &QueueTrees, latency: &Histogram, batch: Vec<Job>) {
-    let mut flush_waiters = Vec::new();
-    let mut envelopes = Vec::new();
-    let mut send_waiters = Vec::new();
-    for job in batch {
-        match job {
-            Job::Flush(waiter) => flush_waiters.push(waiter),
-            Job::Enqueue(envelope, waiter) => {
-                envelopes.push(envelope);
-                send_waiters.push(waiter);
-            }
-        }
-    }
+/// Queues the batch's envelopes in one transaction, removes its acknowledged envelopes in
+/// another, flushes once, and replies to every job.
+fn commit(trees: &QueueTrees, latency: &Histogram, jobs: Vec<Job>) {
+    let batch = Batch::sort(jobs);
+    let waiters = batch.waiters();
+    let Batch {
+        flush_waiters,
+        envelopes,
+        send_waiters,
+        acknowledgements,
+        acknowledge_waiters,
+    } = batch;
+
     let outcomes = if envelopes.is_empty() {
         Vec::new()
     } else {
         trees.enqueue_all(envelopes)
+    };
+    let removed = if acknowledgements.is_empty() {
+        Vec::new()
+    } else {
+        trees.acknowledge_all(&acknowledgements)
     };
 
     let started = Instant::now();
@@ -117,7 +165,6 @@ fn commit(trees: &QueueTrees, latency: &Histogram, batch: Vec<Job>) {
         .map(drop)
         .map_err(|error| error.to_string());
     latency.observe(started.elapsed());
-    let waiters = flush_waiters.len() + send_waiters.len();
     tracing::trace!(
         waiters,
         elapsed_us = started.elapsed().as_micros() as u64,
@@ -142,14 +189,21 @@ fn commit(trees: &QueueTrees, latency: &Histogram, batch: Vec<Job>) {
         let _ = waiter.send(flushed.clone());
     }
     for (waiter, outcome) in send_waiters.into_iter().zip(outcomes) {
-        let outcome = match &flushed {
-            Ok(()) => outcome,
-            Err(message) => Err(RelayError::Storage {
-                op: "flush to disk",
-                message: message.clone(),
-            }),
-        };
-        let _ = waiter.send(outcome);
+        let _ = waiter.send(outcome.and_then(|enqueued| after_flush(&flushed, enqueued)));
+    }
+    for (waiter, removed) in acknowledge_waiters.into_iter().zip(removed) {
+        let _ = waiter.send(removed.and_then(|removed| after_flush(&flushed, removed)));
+    }
+}
+
+/// Returns `value` if the flush succeeded, and the flush's error otherwise.
+fn after_flush<T>(flushed: &Result<(), String>, value: T) -> StorageResult<T> {
+    match flushed {
+        Ok(()) => Ok(value),
+        Err(message) => Err(RelayError::Storage {
+            op: "flush to disk",
+            message: message.clone(),
+        }),
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! Sends are queued in batches ([`QueueTrees::enqueue_all`]): the group commit gathers the sends
 //! that arrive while it flushes and queues them in one transaction, which costs sled far less
-//! than one transaction per send.
+//! than one transaction per send. Acknowledgements are batched the same way
+//! ([`QueueTrees::acknowledge_all`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,6 +46,13 @@ struct Prepared {
     sent_value: [u8; 16],
     encoded: Vec<u8>,
     quota: MailboxQuota,
+}
+
+/// Envelopes of one mailbox that its owner acknowledged.
+#[derive(Debug)]
+pub(super) struct Acknowledgement {
+    pub(super) owner: Uuid,
+    pub(super) envelope_ids: Vec<u64>,
 }
 
 /// The trees that queueing changes, shared by the storage and its group commit.
@@ -103,6 +111,45 @@ impl QueueTrees {
                             op: "queue an envelope",
                             message: error.to_string(),
                         }))
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Removes the envelopes of every acknowledgement in `batch` in one transaction, and returns
+    /// how many of each were still queued.
+    pub(super) fn acknowledge_all(&self, batch: &[Acknowledgement]) -> Vec<StorageResult<u32>> {
+        let removed = (&self.queue, &self.usage).transaction(|(queue, usage)| {
+            batch
+                .iter()
+                .map(|acknowledgement| {
+                    acknowledge_one(
+                        queue,
+                        usage,
+                        acknowledgement.owner,
+                        &acknowledgement.envelope_ids,
+                    )
+                })
+                .collect::<TransactionResult<Vec<u32>>>()
+        });
+
+        match removed {
+            Ok(removed) => removed.into_iter().map(Ok).collect(),
+            Err(error) => {
+                let error = RelayError::from(error);
+                tracing::error!(
+                    %error,
+                    acknowledgements = batch.len(),
+                    "removing acknowledged envelopes failed"
+                );
+                batch
+                    .iter()
+                    .map(|_| {
+                        Err(RelayError::Storage {
+                            op: "remove acknowledged envelopes",
+                            message: error.to_string(),
+                        })
                     })
                     .collect()
             }
@@ -259,20 +306,10 @@ impl SledStorage {
         Ok(queued)
     }
 
+    /// Removes envelopes at once, without waiting for the disk.
     pub(super) fn acknowledge_now(&self, owner: Uuid, envelope_ids: &[u64]) -> StorageResult<u32> {
         (&self.queue, &self.usage)
-            .transaction(|(queue, usage)| {
-                let mut mailbox = read_usage(usage, owner)?;
-                let mut removed = 0u32;
-                for &envelope_id in envelope_ids {
-                    if let Some(value) = queue.remove(queue_key(owner, envelope_id))? {
-                        removed += 1;
-                        forget(&mut mailbox, value.len());
-                    }
-                }
-                usage.insert(owner.as_bytes().as_slice(), usage_value(mailbox).as_slice())?;
-                Ok(removed)
-            })
+            .transaction(|(queue, usage)| acknowledge_one(queue, usage, owner, envelope_ids))
             .map_err(RelayError::from)
     }
 
@@ -369,6 +406,26 @@ impl SledStorage {
         }
         Ok(report)
     }
+}
+
+/// Removes acknowledged envelopes of one mailbox inside a transaction and returns how many were
+/// still queued.
+fn acknowledge_one(
+    queue: &TransactionalTree,
+    usage: &TransactionalTree,
+    owner: Uuid,
+    envelope_ids: &[u64],
+) -> TransactionResult<u32> {
+    let mut mailbox = read_usage(usage, owner)?;
+    let mut removed = 0u32;
+    for &envelope_id in envelope_ids {
+        if let Some(value) = queue.remove(queue_key(owner, envelope_id))? {
+            removed += 1;
+            forget(&mut mailbox, value.len());
+        }
+    }
+    usage.insert(owner.as_bytes().as_slice(), usage_value(mailbox).as_slice())?;
+    Ok(removed)
 }
 
 fn read_usage(usage: &TransactionalTree, owner: Uuid) -> TransactionResult<MailboxUsage> {

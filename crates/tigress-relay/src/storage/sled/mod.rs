@@ -40,7 +40,7 @@ use super::{
 use crate::metrics::Histogram;
 use cache::{DEVICE_CACHE_RECORDS, DeviceCache, Lookup};
 use flusher::GroupFlusher;
-use mailbox::{NewEnvelope, QueueTrees};
+use mailbox::{Acknowledgement, NewEnvelope, QueueTrees};
 
 /// How many locks serialise prekey changes; devices hash onto them.
 const DEVICE_LOCKS: usize = 64;
@@ -279,7 +279,11 @@ impl Storage for SledStorage {
     }
 
     async fn acknowledge(&self, owner: Uuid, envelope_ids: &[u64]) -> StorageResult<u32> {
-        self.acknowledge_now(owner, envelope_ids)
+        let acknowledgement = Acknowledgement {
+            owner,
+            envelope_ids: envelope_ids.to_vec(),
+        };
+        self.flusher.acknowledge(acknowledgement).await
     }
 
     async fn usage(&self, owner: Uuid) -> StorageResult<MailboxUsage> {
