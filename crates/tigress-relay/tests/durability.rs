@@ -1,7 +1,7 @@
 //! Durability: the relay is killed with SIGKILL while clients send, once and then twenty times
 //! at random moments, and restarted on the same data folder each time. Every send that the
 //! relay acknowledged must be queued exactly once afterwards. A relay killed right after it
-//! answered acknowledgements must not deliver the acknowledged envelopes again.
+//! confirmed acknowledgements must not deliver the acknowledged envelopes again.
 
 // Test helpers outside #[test] functions fail the test by unwrapping, like the tests do.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
