@@ -11,6 +11,7 @@
 //! envelope_ttl = "14d"            # queued envelopes older than this are deleted
 //! sweep_interval = "1h"           # how often the sweeper runs
 //! storage_cache_bytes = 268435456 # memory for sled's cache of the database
+//! device_cache_records = 16384    # device records kept in memory; 0 turns the cache off
 //!
 //! [rate_limits]                   # token buckets: `burst` at once, refilled per minute
 //! send = { burst = 60, per_minute = 600 }          # per sending device
@@ -53,6 +54,10 @@ pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 /// the relay reads mostly what was written recently (queues drained soon after they fill), so a
 /// quarter of that keeps the hot part of the queues cached while leaving a small host room.
 pub const DEFAULT_STORAGE_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Default number of device records the relay keeps in memory. A record is about 1.8 KiB, most
+/// of it the Kyber last-resort prekey, so a full cache takes about 30 MiB.
+pub const DEFAULT_DEVICE_CACHE_RECORDS: usize = 16_384;
 
 /// Envelopes returned by one fetch when the request sets no limit.
 pub const DEFAULT_FETCH_LIMIT: u32 = 100;
@@ -102,6 +107,9 @@ pub struct Limits {
     /// Memory for the storage engine's cache, in bytes. sled evicts beyond it, so the relay's
     /// memory stays bounded however much is queued.
     pub storage_cache_bytes: u64,
+    /// Device records kept in memory, so that authenticating a call does not read the storage
+    /// engine. 0 turns the cache off.
+    pub device_cache_records: usize,
     /// Sends per sending device.
     pub send_rate: RateLimit,
     /// Bundle fetches per fetching device.
@@ -122,6 +130,7 @@ impl Default for Limits {
             envelope_ttl: DEFAULT_ENVELOPE_TTL,
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
             storage_cache_bytes: DEFAULT_STORAGE_CACHE_BYTES,
+            device_cache_records: DEFAULT_DEVICE_CACHE_RECORDS,
             // A device sends a few messages per share; bursts cover a busy sync.
             send_rate: RateLimit {
                 burst: 60,
@@ -231,6 +240,8 @@ pub struct LimitsFile {
     pub sweep_interval: Option<Duration>,
     /// See [`Limits::storage_cache_bytes`].
     pub storage_cache_bytes: Option<u64>,
+    /// See [`Limits::device_cache_records`].
+    pub device_cache_records: Option<usize>,
 }
 
 /// The `[rate_limits]` table.
@@ -284,6 +295,7 @@ impl ConfigFile {
         set(&mut limits.envelope_ttl, file.envelope_ttl);
         set(&mut limits.sweep_interval, file.sweep_interval);
         set(&mut limits.storage_cache_bytes, file.storage_cache_bytes);
+        set(&mut limits.device_cache_records, file.device_cache_records);
         set(&mut limits.send_rate, self.rate_limits.send);
         set(&mut limits.bundle_fetch_rate, self.rate_limits.bundle_fetch);
         set(&mut limits.registration_rate, self.rate_limits.registration);
@@ -337,11 +349,12 @@ mod tests {
 
     #[test]
     fn file_overrides_defaults() {
-        let file = read("[limits]\nmax_queued_envelopes = 7\nenvelope_ttl = \"2d\"\nstorage_cache_bytes = 1048576\n[rate_limits]\nsend = { burst = 5, per_minute = 50 }\n").unwrap();
+        let file = read("[limits]\nmax_queued_envelopes = 7\nenvelope_ttl = \"2d\"\nstorage_cache_bytes = 1048576\ndevice_cache_records = 0\n[rate_limits]\nsend = { burst = 5, per_minute = 50 }\n").unwrap();
         let mut limits = Limits::default();
         file.apply(&mut limits);
         assert_eq!(limits.max_queued_envelopes, 7);
         assert_eq!(limits.storage_cache_bytes, 1_048_576);
+        assert_eq!(limits.device_cache_records, 0);
         assert_eq!(limits.envelope_ttl, Duration::from_secs(2 * 86_400));
         assert_eq!(
             limits.send_rate,

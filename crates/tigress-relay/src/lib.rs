@@ -101,8 +101,11 @@ impl Relay {
     ///
     /// [`OpenError`] when the folder is in use, damaged or of an unsupported format version.
     pub fn open(config: RelayConfig) -> Result<Self, OpenError> {
-        let storage =
-            SledStorage::open_with_cache(&config.data_dir, config.limits.storage_cache_bytes)?;
+        let storage = SledStorage::open_with_cache(
+            &config.data_dir,
+            config.limits.storage_cache_bytes,
+            config.limits.device_cache_records,
+        )?;
         Ok(Self {
             storage: Arc::new(storage),
             config,

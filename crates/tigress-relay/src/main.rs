@@ -89,6 +89,10 @@ struct Args {
     #[arg(long, env = "TIGRESS_RELAY_STORAGE_CACHE_BYTES")]
     storage_cache_bytes: Option<u64>,
 
+    /// Device records kept in memory; 0 turns the cache off [default: 16384].
+    #[arg(long, env = "TIGRESS_RELAY_DEVICE_CACHE_RECORDS")]
+    device_cache_records: Option<usize>,
+
     /// Sends per device: BURST/PER_MINUTE, such as 60/600 [default: 60/600].
     #[arg(long, env = "TIGRESS_RELAY_SEND_RATE", value_parser = parse_rate)]
     send_rate: Option<RateLimit>,
@@ -166,6 +170,7 @@ fn limits(args: &Args) -> anyhow::Result<Limits> {
     set(&mut limits.envelope_ttl, args.envelope_ttl);
     set(&mut limits.sweep_interval, args.sweep_interval);
     set(&mut limits.storage_cache_bytes, args.storage_cache_bytes);
+    set(&mut limits.device_cache_records, args.device_cache_records);
     set(&mut limits.send_rate, args.send_rate);
     set(&mut limits.bundle_fetch_rate, args.bundle_fetch_rate);
     set(&mut limits.registration_rate, args.registration_rate);

@@ -16,10 +16,6 @@ use uuid::Uuid;
 
 use crate::storage::DeviceRecord;
 
-/// Maximum number of device records in the cache. A record is about 1.8 KiB, most of it the
-/// Kyber last-resort prekey, so a full cache takes about 30 MiB.
-pub(super) const DEVICE_CACHE_RECORDS: usize = 16_384;
-
 /// Recently read device records, at most `capacity` of them.
 #[derive(Debug)]
 pub(super) struct DeviceCache {

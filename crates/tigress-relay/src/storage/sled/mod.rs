@@ -25,7 +25,7 @@ mod mailbox;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use tigress_proto::relay::v1::Envelope;
@@ -38,9 +38,18 @@ use super::{
     PreKeyUpdate, Storage, StorageResult, SweepReport, TakenBundle,
 };
 use crate::metrics::Histogram;
-use cache::{DEVICE_CACHE_RECORDS, DeviceCache, Lookup};
+use cache::{DeviceCache, Lookup};
 use flusher::GroupFlusher;
 use mailbox::{Acknowledgement, NewEnvelope, QueueTrees};
+
+/// How long opening waits for sled's file lock before it reports the folder in use. Dropping a
+/// storage can return before sled's I/O thread pool drops its last handle to the database file,
+/// which holds the lock, so reopening a folder in the same process can find it locked for a
+/// moment.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Pause between two attempts to take sled's file lock.
+const LOCK_RETRY_INTERVAL: Duration = Duration::from_millis(10);
 
 /// How many locks serialise prekey changes; devices hash onto them.
 const DEVICE_LOCKS: usize = 64;
@@ -119,15 +128,24 @@ impl SledStorage {
     ///
     /// [`OpenError`] when the folder is locked, damaged or of an unknown format version.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        Self::open_with_cache(path, crate::config::DEFAULT_STORAGE_CACHE_BYTES)
+        Self::open_with_cache(
+            path,
+            crate::config::DEFAULT_STORAGE_CACHE_BYTES,
+            crate::config::DEFAULT_DEVICE_CACHE_RECORDS,
+        )
     }
 
-    /// Opens or creates the storage in `path` with a cache of at most `cache_bytes`.
+    /// Opens or creates the storage in `path` with a cache of at most `cache_bytes` for the
+    /// database and one of at most `device_cache_records` device records.
     ///
     /// # Errors
     ///
     /// [`OpenError`] when the folder is locked, damaged or of an unknown format version.
-    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, OpenError> {
+    pub fn open_with_cache(
+        path: &Path,
+        cache_bytes: u64,
+        device_cache_records: usize,
+    ) -> Result<Self, OpenError> {
         let sled_error = |source: sled::Error| {
             if source.to_string().contains("could not acquire lock") {
                 OpenError::Locked {
@@ -141,11 +159,7 @@ impl SledStorage {
             }
         };
         let existed = std::fs::metadata(path.join("db")).is_ok_and(|metadata| metadata.len() > 0);
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(sled_error)?;
+        let db = open_db(path, cache_bytes, &sled_error)?;
         format::prepare(&db, path, existed, now_ms())?;
 
         let tree = |name: &str| db.open_tree(name).map_err(sled_error);
@@ -169,7 +183,7 @@ impl SledStorage {
             challenges: tree("challenges")?,
             durable,
             device_locks: (0..DEVICE_LOCKS).map(|_| Mutex::new(())).collect(),
-            device_cache: DeviceCache::new(DEVICE_CACHE_RECORDS),
+            device_cache: DeviceCache::new(device_cache_records),
             flusher: GroupFlusher::start(queue_trees, flush_latency.clone())
                 .map_err(OpenError::Flusher)?,
             flush_latency,
@@ -319,6 +333,33 @@ impl Storage for SledStorage {
 
     async fn flush(&self) -> StorageResult<()> {
         self.flusher.flush().await
+    }
+}
+
+/// Opens sled's database in `path`, waiting up to [`LOCK_WAIT`] for its file lock.
+fn open_db(
+    path: &Path,
+    cache_bytes: u64,
+    sled_error: &impl Fn(sled::Error) -> OpenError,
+) -> Result<sled::Db, OpenError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    let mut logged = false;
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+            .map_err(sled_error);
+        match opened {
+            Err(OpenError::Locked { .. }) if Instant::now() < deadline => {
+                if !logged {
+                    tracing::info!(path = %path.display(), "data folder is locked; retrying");
+                    logged = true;
+                }
+                std::thread::sleep(LOCK_RETRY_INTERVAL);
+            }
+            result => return result,
+        }
     }
 }
 

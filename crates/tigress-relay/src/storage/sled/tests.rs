@@ -351,3 +351,15 @@ fn truncated_folder_is_refused_as_damaged() {
         "a second open treated the damaged folder as new: {again}"
     );
 }
+
+#[test]
+fn open_folder_is_reported_in_use() {
+    let (folder, _storage) = open();
+
+    let second = SledStorage::open(folder.path());
+
+    assert!(
+        matches!(second, Err(OpenError::Locked { .. })),
+        "a second open returned {second:?}"
+    );
+}
