@@ -142,6 +142,16 @@ async fn send_until_killed(
     }
 }
 
+/// Waits for every sender to notice the kill and stop.
+async fn wait_for_senders(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("a sender hung after the kill")
+            .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_sends_survive_sigkill() {
     let data = tempfile::tempdir().unwrap();
@@ -169,12 +179,7 @@ async fn acknowledged_sends_survive_sigkill() {
         .collect();
     tokio::time::sleep(Duration::from_millis(700)).await;
     relay.kill();
-    for task in tasks {
-        tokio::time::timeout(Duration::from_secs(30), task)
-            .await
-            .expect("a sender hung after the kill")
-            .unwrap();
-    }
+    wait_for_senders(tasks).await;
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(
         acknowledged.len() >= SENDERS,
@@ -221,12 +226,7 @@ async fn acknowledged_sends_survive_twenty_kills() {
         eprintln!("round {round}: killing the relay after {moment:?}");
         tokio::time::sleep(moment).await;
         relay.kill();
-        for task in tasks {
-            tokio::time::timeout(Duration::from_secs(30), task)
-                .await
-                .expect("a sender hung after the kill")
-                .unwrap();
-        }
+        wait_for_senders(tasks).await;
         relay = RelayProcess::start(data.path());
     }
 

@@ -31,7 +31,7 @@ pub(super) struct GroupFlusher {
 /// Work for the group commit.
 enum Job {
     /// Tell the waiter once everything written before is on disk.
-    Flush(oneshot::Sender<Result<(), String>>),
+    Flush(oneshot::Sender<StorageResult<()>>),
     /// Queue the envelope, then tell the waiter its outcome once it is on disk.
     Enqueue(NewEnvelope, oneshot::Sender<StorageResult<Enqueued>>),
     /// Remove the envelopes, then tell the waiter how many were queued once that is on disk.
@@ -41,7 +41,7 @@ enum Job {
 /// The jobs of one group commit, sorted by kind.
 #[derive(Default)]
 struct Batch {
-    flush_waiters: Vec<oneshot::Sender<Result<(), String>>>,
+    flush_waiters: Vec<oneshot::Sender<StorageResult<()>>>,
     envelopes: Vec<NewEnvelope>,
     send_waiters: Vec<oneshot::Sender<StorageResult<Enqueued>>>,
     acknowledgements: Vec<Acknowledgement>,
@@ -95,12 +95,7 @@ impl GroupFlusher {
     pub(super) async fn flush(&self) -> StorageResult<()> {
         let (done, wait) = oneshot::channel();
         self.submit(Job::Flush(done))?;
-        wait.await
-            .map_err(|_| stopped())?
-            .map_err(|message| RelayError::Storage {
-                op: "flush to disk",
-                message,
-            })
+        wait.await.map_err(|_| stopped())?
     }
 
     /// Queues an envelope and waits until it is on disk.
@@ -147,16 +142,8 @@ fn commit(trees: &QueueTrees, latency: &Histogram, jobs: Vec<Job>) {
         acknowledge_waiters,
     } = batch;
 
-    let outcomes = if envelopes.is_empty() {
-        Vec::new()
-    } else {
-        trees.enqueue_all(envelopes)
-    };
-    let removed = if acknowledgements.is_empty() {
-        Vec::new()
-    } else {
-        trees.acknowledge_all(&acknowledgements)
-    };
+    let outcomes = trees.enqueue_all(envelopes);
+    let removed = trees.acknowledge_all(&acknowledgements);
 
     let started = Instant::now();
     let flushed = trees
@@ -186,7 +173,7 @@ fn commit(trees: &QueueTrees, latency: &Histogram, jobs: Vec<Job>) {
 
     // A waiter whose call was cancelled has gone away; there is nothing to tell it.
     for waiter in flush_waiters {
-        let _ = waiter.send(flushed.clone());
+        let _ = waiter.send(after_flush(&flushed, ()));
     }
     for (waiter, outcome) in send_waiters.into_iter().zip(outcomes) {
         let _ = waiter.send(outcome.and_then(|enqueued| after_flush(&flushed, enqueued)));

@@ -72,6 +72,9 @@ impl QueueTrees {
     /// per envelope: a send over its quota fails alone, and a duplicate of an earlier send,
     /// also one in the same batch, returns that send's id.
     pub(super) fn enqueue_all(&self, batch: Vec<NewEnvelope>) -> Vec<StorageResult<Enqueued>> {
+        if batch.is_empty() {
+            return Vec::new();
+        }
         let prepared: Vec<StorageResult<Prepared>> =
             batch.into_iter().map(|new| self.prepare(new)).collect();
 
@@ -106,12 +109,7 @@ impl QueueTrees {
                 tracing::error!(%error, envelopes = prepared.len(), "queueing a batch failed");
                 prepared
                     .into_iter()
-                    .map(|item| {
-                        item.and(Err(RelayError::Storage {
-                            op: "queue an envelope",
-                            message: error.to_string(),
-                        }))
-                    })
+                    .map(|item| item.and(Err(batch_failed("queue an envelope", &error))))
                     .collect()
             }
         }
@@ -120,6 +118,9 @@ impl QueueTrees {
     /// Removes the envelopes of every acknowledgement in `batch` in one transaction, and returns
     /// how many of each were still queued.
     pub(super) fn acknowledge_all(&self, batch: &[Acknowledgement]) -> Vec<StorageResult<u32>> {
+        if batch.is_empty() {
+            return Vec::new();
+        }
         let removed = (&self.queue, &self.usage).transaction(|(queue, usage)| {
             batch
                 .iter()
@@ -145,12 +146,7 @@ impl QueueTrees {
                 );
                 batch
                     .iter()
-                    .map(|_| {
-                        Err(RelayError::Storage {
-                            op: "remove acknowledged envelopes",
-                            message: error.to_string(),
-                        })
-                    })
+                    .map(|_| Err(batch_failed("remove acknowledged envelopes", &error)))
                     .collect()
             }
         }
@@ -405,6 +401,14 @@ impl SledStorage {
             }
         }
         Ok(report)
+    }
+}
+
+/// Returns the error each job of a batch gets when the batch's transaction failed.
+fn batch_failed(op: &'static str, error: &RelayError) -> RelayError {
+    RelayError::Storage {
+        op,
+        message: error.to_string(),
     }
 }
 
