@@ -222,7 +222,7 @@ const HEALTH_NAMES: [&str; 4] = [
 
 /// Accepts connections on `listener` with `TCP_NODELAY` set. Without it, a small frame that
 /// follows another on the same connection, such as the next envelope on a subscription, waits
-/// for the client's delayed acknowledgement of the first, up to 40 ms on Linux.
+/// for the client's delayed acknowledgement of the first: 40 ms or more on Linux.
 fn incoming(listener: TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
 }

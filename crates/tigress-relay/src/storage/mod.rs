@@ -131,8 +131,8 @@ pub trait Storage: Send + Sync + 'static {
     /// Creates a device with its prekeys, durably.
     async fn create_device(&self, device: NewDevice) -> StorageResult<()>;
 
-    /// Reads a device record. Every authenticated call reads one, so a backend may serve it from
-    /// a cache, as long as a changed or deleted device is never served from it.
+    /// Reads a device record. Every authenticated call reads one, so a backend may cache records,
+    /// as long as a read that starts after a device changed or was deleted sees the change.
     async fn device(&self, uuid: Uuid) -> StorageResult<Option<Arc<DeviceRecord>>>;
 
     /// Replaces prekeys of a device and returns the counts afterwards, durably.

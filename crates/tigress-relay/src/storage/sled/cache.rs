@@ -115,7 +115,7 @@ mod tests {
 
     fn stamp(cache: &DeviceCache, uuid: Uuid) -> ChangeStamp {
         match cache.lookup(uuid) {
-            Lookup::Hit(_) => ChangeStamp(u64::MAX),
+            Lookup::Hit(_) => panic!("{uuid} is already cached"),
             Lookup::Miss(stamp) => stamp,
         }
     }
@@ -165,11 +165,11 @@ mod tests {
             cache.fill(*uuid, record(index as u32), seen);
         }
 
-        let kept = uuids
+        let cached = uuids
             .iter()
             .filter(|uuid| hit(&cache, **uuid).is_some())
             .count();
-        assert_eq!(kept, 3);
+        assert_eq!(cached, 3);
         assert_eq!(hit(&cache, uuids[9]), Some(9), "the newest record is kept");
     }
 
